@@ -1,0 +1,37 @@
+# The few commands a person types. Everything generated goes under $(ANALYTICS_DATA_DIR).
+SHELL := /bin/bash
+ANALYTICS_DATA_DIR ?= data
+export ANALYTICS_DATA_DIR := $(abspath $(ANALYTICS_DATA_DIR))
+export DAGSTER_HOME := $(ANALYTICS_DATA_DIR)/dagster
+export DO_NOT_TRACK := 1
+export UV_PYTHON_DOWNLOADS := never
+export PYTHONPATH := $(CURDIR)
+
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: run test dev bench sample clean help
+help:
+	@echo "make run     ingest the exports (default: data/sample/exports), build, publish data/warehouse/analytics.duckdb"
+	@echo "make test    the test suite"
+	@echo "make sample  regenerate the committed sample exports"
+	@echo "make clean   remove everything generated under $(ANALYTICS_DATA_DIR) (keeps the sample)"
+
+$(VENV)/.synced: requirements.lock
+	@command -v uv >/dev/null || python3 -m pip install --quiet uv
+	uv venv --quiet --allow-existing --python python3.11 $(VENV)
+	uv pip sync --quiet --python $(PY) requirements.lock
+	@touch $@
+
+run: $(VENV)/.synced
+	$(PY) -m pipelines run
+
+test: $(VENV)/.synced
+	$(PY) -m pytest -q
+
+sample: $(VENV)/.synced
+	rm -rf data/sample/exports
+	$(PY) -m pipelines generate data/sample/exports
+
+clean:
+	rm -rf $(ANALYTICS_DATA_DIR)/lake $(ANALYTICS_DATA_DIR)/warehouse $(ANALYTICS_DATA_DIR)/reports $(ANALYTICS_DATA_DIR)/dagster

@@ -1,0 +1,213 @@
+"""Shared building blocks of the export contract (oltp-export-v1): column types as pandera checks.
+
+Every export file is read as text first (whatever its format), then validated here, so one set
+of rules covers CSV, JSONL and Parquet alike. Each check is named after the quarantine reason it
+produces; a row failing several is quarantined once, with the first reason in REASON_ORDER.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import pandera.polars as pa
+import polars as pl
+
+# The closed list of the warehouse contract, in precedence order. unknown_<column> sits in the
+# slot of "unknown_*"; its suffix is the column name.
+REASON_ORDER = [
+    "unparseable", "missing_value", "bad_id", "bad_timestamp", "bad_decimal", "bad_int",
+    "bad_bool", "bad_json", "bad_enum", "negative_quantity", "out_of_range",
+    "recorded_before_occurred", "implausible_timestamp", "model_required", "unknown_*",
+    "reference_mismatch", "duplicate_conflict",
+]
+
+
+def reason_rank(reason: str) -> int:
+    return REASON_ORDER.index("unknown_*" if reason.startswith("unknown_") else reason)
+
+
+# A JSON or Parquet value of the wrong native type (a JSON number where a decimal is expected, a
+# float column in Parquet) is carried as text behind this marker: it can never match a type's
+# pattern, so the row fails that column's type check with the type's own reason.
+WRONG_NATIVE_TYPE = "\x00wrong-native-type:"
+
+ID_RE = r"^[A-Za-z0-9_.:\-]{1,64}$"
+TS_RE = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:?\d{2})$"
+DATE_RE = r"^\d{4}-\d{2}-\d{2}$"
+DEC_RE = r"^-?\d{1,18}(\.\d{1,9})?$"
+INT_RE = r"^-?\d{1,18}$"
+CUR_RE = r"^[A-Z]{3}$"
+HEX64_RE = r"^[0-9a-f]{64}$"
+TS_FORMAT = "%Y-%m-%dT%H:%M:%S%.f%#z"
+
+MIN_EVENT_TIME = datetime(2000, 1, 1)
+
+
+def parse_timestamp(expr: pl.Expr) -> pl.Expr:
+    """Text -> UTC timestamp (microseconds); null when it does not follow the contract."""
+    return (
+        pl.when(expr.str.contains(TS_RE))
+        .then(expr.str.to_datetime(TS_FORMAT, time_zone="UTC", time_unit="us", strict=False))
+        .otherwise(None)
+    )
+
+
+def parse_date(expr: pl.Expr) -> pl.Expr:
+    return pl.when(expr.str.contains(DATE_RE)).then(expr.str.to_date("%Y-%m-%d", strict=False))
+
+
+def parse_decimal(expr: pl.Expr) -> pl.Expr:
+    # DECIMAL(38, 9): the contract allows 18 digits before the point and 9 after; never a float.
+    return pl.when(expr.str.contains(DEC_RE)).then(expr.str.to_decimal(scale=9).cast(pl.Decimal(38, 9)))
+
+
+def _is_json_object(text: str) -> bool:
+    try:
+        return isinstance(json.loads(text), dict)
+    except (ValueError, TypeError):
+        return False
+
+
+@dataclass(frozen=True)
+class Col:
+    """One contract column: its type, nullability and any extra domain rules."""
+
+    name: str
+    type: str  # id, timestamp, date, decimal, int, bool, json, currency, string, enum, hex64, ip
+    nullable: bool = False
+    values: tuple[str, ...] = ()  # for enum
+    min_value: float | None = None  # for int / decimal: out_of_range below (inclusive bound)
+    below: float | None = None  # for int / decimal: out_of_range at or above
+    non_negative: bool = False  # decimal quantity: negative_quantity
+
+    @property
+    def polars_type(self) -> pl.DataType:
+        return {
+            "timestamp": pl.Datetime("us", "UTC"),
+            "date": pl.Date(),
+            "decimal": pl.Decimal(38, 9),
+            "int": pl.Int64(),
+            "bool": pl.Boolean(),
+        }.get(self.type, pl.String())
+
+    def typed(self) -> pl.Expr:
+        c = pl.col(self.name)
+        if self.type == "timestamp":
+            return parse_timestamp(c).alias(self.name)
+        if self.type == "date":
+            return parse_date(c).alias(self.name)
+        if self.type == "decimal":
+            return parse_decimal(c).alias(self.name)
+        if self.type == "int":
+            return c.cast(pl.Int64, strict=False).alias(self.name)
+        if self.type == "bool":
+            return (c == "true").alias(self.name)
+        return c
+
+    def checks(self) -> list[pa.Check]:
+        col = self.name
+
+        def rule(expr_fn, name):
+            # A null is the nullability rule's business (missing_value), never a type failure.
+            return pa.Check(
+                lambda d: d.lazyframe.select(pl.col(d.key).is_null() | expr_fn(pl.col(d.key)).fill_null(False)),
+                name=name)
+
+        def matches(pattern, reason):
+            return rule(lambda c: c.str.contains(pattern), reason)
+
+        out: list[pa.Check] = []
+        t = self.type
+        if t == "id":
+            out.append(matches(ID_RE, "bad_id"))
+        elif t == "hex64":
+            out.append(matches(HEX64_RE, "bad_id"))
+        elif t == "timestamp":
+            out.append(rule(lambda c: parse_timestamp(c).is_not_null(), "bad_timestamp"))
+        elif t == "date":
+            out.append(rule(lambda c: parse_date(c).is_not_null(), "bad_timestamp"))
+        elif t == "decimal":
+            out.append(matches(DEC_RE, "bad_decimal"))
+        elif t == "int":
+            out.append(matches(INT_RE, "bad_int"))
+        elif t == "bool":
+            out.append(rule(lambda c: c.is_in(["true", "false"]), "bad_bool"))
+        elif t == "json":
+            out.append(rule(lambda c: c.map_elements(_is_json_object, return_dtype=pl.Boolean), "bad_json"))
+        elif t == "currency":
+            out.append(matches(CUR_RE, "bad_enum"))
+        elif t == "enum":
+            values = list(self.values)
+            out.append(rule(lambda c: c.is_in(values), "bad_enum"))
+        elif t == "ip":
+            out.append(rule(lambda c: c.map_elements(_is_ip, return_dtype=pl.Boolean), "out_of_range"))
+        if self.non_negative:
+            out.append(rule(lambda c: ~parse_decimal(c).lt(0).fill_null(False), "negative_quantity"))
+        if self.min_value is not None or self.below is not None:
+            lo, hi = self.min_value, self.below
+
+            def in_range(c, lo=lo, hi=hi, t=t):
+                v = parse_decimal(c).cast(pl.Float64) if t == "decimal" else c.cast(pl.Int64, strict=False)
+                ok = pl.lit(True)
+                if lo is not None:
+                    ok = ok & ~(v < lo).fill_null(False)
+                if hi is not None:
+                    ok = ok & ~(v >= hi).fill_null(False)
+                return ok
+
+            out.append(rule(in_range, "out_of_range"))
+        return out
+
+    def pandera_column(self) -> pa.Column:
+        return pa.Column(pl.String, nullable=self.nullable, checks=self.checks(), required=True, name=self.name)
+
+
+def _is_ip(text: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(text)
+        return True
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class Table:
+    """An export table: its columns, key, kind and (for events) the time that dates it."""
+
+    name: str
+    kind: str  # "dimension" or "event"
+    columns: tuple[Col, ...]
+    key: tuple[str, ...]
+    event_times: tuple[str, ...] = ()  # checked for plausibility against the batch's exported_at
+    partition_time: str | None = None  # the event time whose UTC date partitions the lake
+    row_checks: tuple[tuple[str, object], ...] = field(default=())  # (reason, fn(lazyframe)->bool expr)
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def schema(self, exported_at: datetime | None = None) -> pa.DataFrameSchema:
+        checks = []
+        for reason, fn in self.row_checks:
+            checks.append(pa.Check(lambda d, fn=fn: d.lazyframe.select(fn().fill_null(True)), name=reason))
+        if exported_at is not None and self.event_times:
+            limit = pl.lit(exported_at).dt.convert_time_zone("UTC") + pl.duration(minutes=5)
+            floor = pl.lit(MIN_EVENT_TIME).dt.replace_time_zone("UTC")
+            for name in self.event_times:
+                ts = parse_timestamp(pl.col(name))
+                ok = ((ts <= limit) & (ts >= floor)).fill_null(True)
+                checks.append(pa.Check(lambda d, ok=ok: d.lazyframe.select(ok), name="implausible_timestamp"))
+        return pa.DataFrameSchema(
+            {c.name: c.pandera_column() for c in self.columns},
+            checks=checks,
+            name=self.name,
+            strict=False,
+        )
+
+    def cast(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """Text -> contract types, for rows that passed validation."""
+        return frame.with_columns([c.typed() for c in self.columns])

@@ -1,0 +1,76 @@
+"""Command line: `python -m pipelines run|generate|publish-path`.
+
+`run` is what `make run` calls: it prepares DAGSTER_HOME (telemetry off) and launches the main job
+through Dagster, so the run is recorded in the instance and shows in the UI later.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from pipelines.lib.config import PROJECT_ROOT, Settings
+
+DAGSTER_YAML = """\
+# Written by `python -m pipelines run`. Telemetry off; one run writes the warehouse at a time.
+telemetry:
+  enabled: false
+concurrency:
+  runs:
+    max_concurrent_runs: 1
+  pools:
+    default_limit: 1
+"""
+
+
+def prepare_dagster_home(settings: Settings) -> Path:
+    home = settings.dagster_home
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text(DAGSTER_YAML)
+    return home
+
+
+def child_env(settings: Settings) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DAGSTER_HOME=str(prepare_dagster_home(settings)),
+        ANALYTICS_DATA_DIR=str(settings.data_dir),
+        ANALYTICS_EXPORTS_DIR=str(settings.exports_dir),
+        DO_NOT_TRACK="1",
+        DAGSTER_DISABLE_TELEMETRY="1",
+        PYTHONPATH=os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")])),
+    )
+    return env
+
+
+def run_main_job(settings: Settings) -> int:
+    dagster = Path(sys.executable).with_name("dagster")
+    cmd = [str(dagster), "job", "execute", "-m", "pipelines.definitions", "-j", "main_job"]
+    return subprocess.call(cmd, env=child_env(settings), cwd=PROJECT_ROOT)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipelines")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="ingest every new complete batch, rebuild, publish (through Dagster)")
+    gen = sub.add_parser("generate", help="write deterministic exports (see pipelines.lib.generator)")
+    gen.add_argument("args", nargs=argparse.REMAINDER)
+    args = parser.parse_args(argv)
+    settings = Settings.from_env()
+    if args.command == "run":
+        return run_main_job(settings)
+    if args.command == "generate":
+        from pipelines.lib.generator import main as generate_main
+
+        generate_main(args.args)
+        return 0
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,28 @@
+"""The one entry point of the Dagster code location: loads every pipelines/defs/<domain>/ module
+and adds the jobs that span domains."""
+
+from pathlib import Path
+
+import dagster as dg
+
+from pipelines.lib.config import Settings
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# The multiprocess executor re-imports this code for every step (~10 s each on 2 cores), and
+# the steps share one DuckDB writer anyway: the main job runs in process.
+main_job = dg.define_asset_job(
+    "main_job",
+    selection=dg.AssetSelection.all(),
+    executor_def=dg.in_process_executor,
+    description="Ingest every new complete batch, rebuild everything downstream, publish the warehouse.",
+)
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    Settings.from_env()  # fail fast on a bad configuration, at load time
+    return dg.Definitions.merge(
+        dg.load_from_defs_folder(project_root=PROJECT_ROOT),
+        dg.Definitions(jobs=[main_job]),
+    )

@@ -1,0 +1,31 @@
+from contextlib import contextmanager
+
+import dagster as dg
+
+from pipelines.lib.config import Settings
+from pipelines.lib.duck import connect
+from pipelines.lib.publish import writer_lock
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """The data directory and its build warehouse. Holding this resource holds the writer lock
+    for the whole run, whoever started it (UI, sensor, schedule, `make run`)."""
+
+    lock_wait_seconds: float = 0.0
+
+    def settings(self) -> Settings:
+        return Settings.from_env()
+
+    def connect(self):
+        s = self.settings()
+        return connect(s.build_db, s)
+
+    @contextmanager
+    def yield_for_execution(self, context: dg.InitResourceContext):
+        with writer_lock(self.settings(), self.lock_wait_seconds):
+            yield self
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return dg.Definitions(resources={"warehouse": WarehouseResource()})

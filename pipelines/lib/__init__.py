@@ -1,0 +1,1 @@
+"""Plain Python the Dagster assets call. Importable and testable without Dagster."""

@@ -1,0 +1,385 @@
+"""Load complete export batches into the build warehouse and the Parquet lake.
+
+One batch is one DuckDB transaction: its rows, quarantine, duplicates and ops record commit
+together or not at all. The lake files are written before the commit under deterministic names,
+so a run that dies in between rewrites the same files on its rerun.
+
+Value rules run in pandera (models/); rules that need other rows or batches (references,
+duplicates) run here as DuckDB joins against what is loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import polars as pl
+
+from models import LOAD_ORDER, TABLES, Table
+from pipelines.lib import lake
+from pipelines.lib.batches import Batch, BatchRejected, discover, manifest_hash, read_manifest, verify_file
+from pipelines.lib.config import Settings
+from pipelines.lib.readers import ROW, FileRead, read_file
+from pipelines.lib.validate import first_reasons
+
+log = logging.getLogger(__name__)
+
+META = ["_batch_id", "_path", ROW, "_content_hash"]
+
+OPS_DDL = """
+create schema if not exists ops;
+create schema if not exists raw;
+create table if not exists ops.ingested_batches (
+    batch_id varchar primary key, exported_at timestamptz, loaded_at timestamptz,
+    status varchar not null, reason varchar, manifest_sha256 varchar not null, file_count integer);
+create table if not exists ops.ingested_files (
+    batch_id varchar, table_name varchar, path varchar, format varchar, compression varchar,
+    sha256 varchar, rows_in_file bigint, rows_loaded bigint, rows_quarantined bigint,
+    rows_duplicate bigint, schema_drift varchar[], primary key (batch_id, table_name));
+create table if not exists ops.quarantine (
+    batch_id varchar, table_name varchar, path varchar, row_number bigint, reason varchar,
+    raw_record varchar, quarantined_at timestamptz, released_at timestamptz,
+    primary key (batch_id, table_name, row_number));
+create table if not exists ops.duplicate_rows (
+    batch_id varchar, table_name varchar, path varchar, row_number bigint, duplicate_of_batch_id varchar,
+    primary key (batch_id, table_name, row_number));
+create table if not exists ops.batch_conflicts (
+    batch_id varchar, manifest_sha256 varchar, seen_at timestamptz, primary key (batch_id, manifest_sha256));
+create table if not exists ops.touched_dates (
+    batch_id varchar, table_name varchar, day date, recorded_at timestamptz);
+"""
+
+
+@dataclass
+class RunSummary:
+    loaded: list[str] = field(default_factory=list)
+    rejected: dict[str, str] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)
+    released: int = 0
+
+    def as_metadata(self) -> dict:
+        return {
+            "batches_loaded": len(self.loaded), "batches_rejected": len(self.rejected),
+            "batches_skipped": len(self.skipped), "conflicting_redeliveries": len(self.conflicts),
+            "quarantine_released": self.released,
+        }
+
+
+def ensure_schema(con) -> None:
+    con.execute(OPS_DDL)
+    for name, table in TABLES.items():
+        cols = ", ".join(f"{c.name} {_duck_type(c)}" for c in table.columns)
+        con.execute(
+            f"create table if not exists raw.{name} ({cols}, _batch_id varchar, _path varchar, "
+            f"_row_number bigint, _content_hash varchar)"
+        )
+
+
+def _duck_type(c) -> str:
+    return {"timestamp": "timestamptz", "date": "date", "decimal": "decimal(38, 9)", "int": "bigint",
+            "bool": "boolean"}.get(c.type, "varchar")
+
+
+def ingest_all(con, settings: Settings) -> RunSummary:
+    """Ingest every complete batch under the exports root not loaded yet, in export order."""
+    ensure_schema(con)
+    summary = RunSummary()
+    known = {r[0]: (r[1], r[2]) for r in con.execute(
+        "select batch_id, status, manifest_sha256 from ops.ingested_batches").fetchall()}
+    for batch_dir in discover(settings.exports_dir):
+        digest = manifest_hash(batch_dir)
+        status, seen_digest = known.get(batch_dir.name, (None, None))
+        if status == "loaded":
+            if digest == seen_digest:
+                summary.skipped.append(batch_dir.name)  # cheap: no data file is read again
+            else:
+                _record_conflict(con, batch_dir.name, digest)
+                summary.conflicts.append(batch_dir.name)
+            continue
+        # New, or rejected before: a corrected re-delivery under the same id loads.
+        outcome = ingest_batch(con, settings, batch_dir)
+        if outcome is None:
+            summary.loaded.append(batch_dir.name)
+        else:
+            summary.rejected[batch_dir.name] = outcome
+    if settings.retry_quarantine:
+        summary.released = release_quarantine(con, settings)
+    return summary
+
+
+def _record_conflict(con, batch_id: str, digest: str) -> None:
+    now = datetime.now(timezone.utc)
+    inserted = con.execute(
+        "insert into ops.batch_conflicts values (?, ?, ?) on conflict do nothing returning 1",
+        [batch_id, digest, now]).fetchall()
+    if inserted:
+        log.warning("batch %s re-delivered with different contents: nothing of it loaded", batch_id)
+        con.execute(
+            """update ops.ingested_batches set reason = coalesce(reason || '; ', '')
+               || 'conflicting re-delivery (manifest sha256 ' || ? || ') at ' || strftime(?, '%Y-%m-%dT%H:%M:%SZ') || ': not loaded'
+               where batch_id = ?""", [digest, now, batch_id])
+
+
+def ingest_batch(con, settings: Settings, batch_dir: Path) -> str | None:
+    """Load one batch. Returns None when loaded, or the reason it was rejected."""
+    digest = manifest_hash(batch_dir)
+    try:
+        batch = read_manifest(batch_dir)
+        reads: dict[str, tuple] = {}
+        for f in batch.files:
+            path = verify_file(batch, f)
+            read = read_file(path, f, TABLES[f.table])
+            if read.rows_in_file != f.row_count:
+                raise BatchRejected(
+                    f"{f.path} holds {read.rows_in_file} data rows, the manifest says {f.row_count}")
+            reads[f.table] = (f, read)
+    except BatchRejected as exc:
+        _record_batch(con, batch_dir.name, digest, None, "rejected", str(exc), 0)
+        log.warning("batch %s rejected: %s", batch_dir.name, exc)
+        return str(exc)
+
+    now = datetime.now(timezone.utc)
+    con.execute("begin transaction")
+    try:
+        for table_name in LOAD_ORDER:
+            if table_name in reads:
+                f, read = reads[table_name]
+                _load_file(con, settings, batch, TABLES[table_name], f, read, now)
+        _record_batch(con, batch.batch_id, digest, batch.exported_at, "loaded", None, len(batch.files), now)
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    log.info("batch %s loaded (%d files)", batch.batch_id, len(batch.files))
+    return None
+
+
+def _record_batch(con, batch_id, digest, exported_at, status, reason, files, now=None) -> None:
+    con.execute(
+        """insert or replace into ops.ingested_batches
+           (batch_id, exported_at, loaded_at, status, reason, manifest_sha256, file_count)
+           values (?, ?, ?, ?, ?, ?, ?)""",
+        [batch_id, exported_at, now or datetime.now(timezone.utc), status, reason, digest, files])
+
+
+def _canonical(table: Table) -> pl.Expr:
+    """The row's content as values: the same instant in another zone, the same decimal, the same
+    JSON object give the same text, whatever the file format."""
+    parts = []
+    for c in table.columns:
+        e = pl.col(c.name)
+        if c.type == "json":
+            e = e.map_elements(lambda t: json.dumps(json.loads(t), sort_keys=True, separators=(",", ":")),
+                               return_dtype=pl.String)
+        parts.append(e.cast(pl.String).fill_null("\u2400"))
+    return pl.concat_str(parts, separator="\u241f")
+
+
+def _stage(con, table: Table, text: pl.DataFrame) -> None:
+    """Type rows that passed the value rules and stage them as `incoming`, with a content hash."""
+    typed = table.cast(text.select([*table.column_names, ROW])).with_columns(_canonical(table).alias("_content"))
+    con.register("incoming_typed", typed)
+    con.execute("create or replace temp table incoming as "
+                "select * exclude (_content), md5(_content) as _content_hash from incoming_typed")
+    con.unregister("incoming_typed")
+
+
+def _apply(con, table: Table, batch_id: str, path: str) -> pl.DataFrame:
+    """Rules that need other rows (references, then duplicates, the contract's order) on
+    `incoming`; loads the rows that pass, records duplicates, returns the failing rows."""
+    con.execute(f"create or replace temp table outcome as {_outcome_sql(table)}")
+    cols = ", ".join(table.column_names)
+    con.execute(
+        f"""insert into raw.{table.name} ({cols}, _batch_id, _path, _row_number, _content_hash)
+            select {cols}, ?, ?, _row_number, _content_hash from incoming
+            semi join (select _row_number from outcome where outcome = 'loaded') using (_row_number)
+            order by _row_number""", [batch_id, path])
+    con.execute(
+        """insert into ops.duplicate_rows select ?, ?, ?, _row_number, duplicate_of from outcome
+           where outcome = 'duplicate'""", [batch_id, table.name, path])
+    return con.execute(
+        "select _row_number, outcome as reason from outcome where outcome not in ('loaded', 'duplicate')"
+    ).pl().cast({ROW: pl.Int64})
+
+
+def _raw_records(frame: pl.DataFrame) -> pl.DataFrame:
+    """The raw record of each row as JSON text, every column as delivered (extras included)."""
+    return frame.select(ROW, pl.struct(pl.exclude(ROW)).map_elements(
+        lambda r: json.dumps(r, ensure_ascii=False), return_dtype=pl.String).alias("raw_record"))
+
+
+def _load_file(con, settings: Settings, batch: Batch, table: Table, f, read: FileRead, now) -> None:
+    value_failures = first_reasons(table, read.frame, batch.exported_at)
+    _stage(con, table, read.frame.join(value_failures, on=ROW, how="anti"))
+    failing = pl.concat([value_failures, _apply(con, table, batch.batch_id, f.path)])
+
+    unparseable = pl.DataFrame(
+        {ROW: [r for r, _ in read.unparseable], "reason": "unparseable",
+         "raw_record": [json.dumps({"raw_text": t}, ensure_ascii=False) for _, t in read.unparseable]},
+        schema={ROW: pl.Int64, "reason": pl.String, "raw_record": pl.String})
+    records = _raw_records(read.frame.join(failing, on=ROW, how="semi"))
+    quarantine = pl.concat([failing.join(records, on=ROW, how="left"), unparseable]).sort(ROW)
+    con.register("quarantine_rows", quarantine)
+    con.execute(
+        """insert into ops.quarantine select ?, ?, ?, _row_number, reason, raw_record, ?, null
+           from quarantine_rows""", [batch.batch_id, table.name, f.path, now])
+    con.unregister("quarantine_rows")
+    con.execute(
+        "insert or replace into ops.ingested_files values (?, ?, ?, ?, ?, ?, ?, 0, 0, 0, ?)",
+        [batch.batch_id, table.name, f.path, f.format, f.compression, f.sha256, read.rows_in_file,
+         read.extra_columns])
+    _count_outcomes(con, batch.batch_id, table.name)
+    _write_lake(con, settings, batch.batch_id, table, now)
+
+
+def _count_outcomes(con, batch_id: str, table_name: str) -> None:
+    """Each term of the control total counted from its own record, never derived from the others."""
+    con.execute(
+        f"""update ops.ingested_files set
+              rows_loaded = (select count(*) from raw.{table_name} where _batch_id = $1),
+              rows_quarantined = (select count(*) from ops.quarantine
+                                  where batch_id = $1 and table_name = $2 and released_at is null),
+              rows_duplicate = (select count(*) from ops.duplicate_rows where batch_id = $1 and table_name = $2)
+            where batch_id = $1 and table_name = $2""", [batch_id, table_name])
+
+
+def _outcome_sql(table: Table) -> str:
+    """One row per staged row: 'loaded', 'duplicate' or a quarantine reason."""
+    keys = ", ".join(table.key)
+    reference = _reference_sql(table)
+    if table.kind == "event":
+        key_join = " and ".join(f"l.{k} = r.{k}" for k in table.key)
+        loaded = f"left join (select {keys}, _content_hash, _batch_id from raw.{table.name}) l on {key_join}"
+        prior, prior_batch = "l._content_hash", "l._batch_id"
+    else:  # a full snapshot: duplicates only within the file
+        loaded, prior, prior_batch = "", "null", "null::varchar"
+    return f"""
+        with checked as (
+            select i.*, {reference} as ref_reason from incoming i
+        ), ranked as (
+            select c.*, row_number() over (partition by {keys} order by _row_number) as nth,
+                   first_value(_content_hash) over (partition by {keys} order by _row_number) as first_hash
+            from checked c where ref_reason is null
+        )
+        select r._row_number,
+               case when {prior} is not null then
+                        case when {prior} = r._content_hash then 'duplicate' else 'duplicate_conflict' end
+                    when r.nth > 1 then
+                        case when r.first_hash = r._content_hash then 'duplicate' else 'duplicate_conflict' end
+                    else 'loaded' end as outcome,
+               {prior_batch} as duplicate_of
+        from ranked r {loaded}
+        union all
+        select _row_number, ref_reason, null from checked where ref_reason is not null
+    """
+
+
+def _reference_sql(table: Table) -> str:
+    if table.name != "usage_events":
+        return "null::varchar"
+    # Against every version loaded so far, this batch's snapshots included: a key that ever
+    # existed is known (usage before a deletion stays attributable).
+    return """case
+        when i.model_id is null and (select any_value(product order by updated_at desc)
+              from raw.usage_units u where u.usage_unit = i.usage_unit) = 'token_factory' then 'model_required'
+        when not exists (select 1 from raw.organizations o where o.organization_id = i.organization_id) then 'unknown_organization_id'
+        when not exists (select 1 from raw.projects p where p.project_id = i.project_id) then 'unknown_project_id'
+        when i.api_key_id is not null and not exists (select 1 from raw.api_keys k where k.api_key_id = i.api_key_id) then 'unknown_api_key_id'
+        when i.model_id is not null and not exists (select 1 from raw.models m where m.model_id = i.model_id) then 'unknown_model_id'
+        when not exists (select 1 from raw.usage_units u where u.usage_unit = i.usage_unit) then 'unknown_usage_unit'
+        when not exists (select 1 from raw.projects p where p.project_id = i.project_id and p.organization_id = i.organization_id) then 'reference_mismatch'
+        when i.api_key_id is not null and not exists (select 1 from raw.api_keys k where k.api_key_id = i.api_key_id and k.project_id = i.project_id) then 'reference_mismatch'
+        end"""
+
+
+def _write_lake(con, settings: Settings, batch_id: str, table: Table, now) -> None:
+    cols = ", ".join([*table.column_names, "_batch_id", "_row_number"])
+    where = f"from raw.{table.name} where _batch_id = ?"
+    if table.kind == "dimension":
+        lake.copy_to_parquet(con, f"select {cols} {where} order by _row_number",
+                             lake.snapshot_file(settings.lake_dir, table.name, batch_id), [batch_id])
+        con.execute("insert into ops.touched_dates values (?, ?, null, ?)", [batch_id, table.name, now])
+    else:
+        day = f"cast({table.partition_time} as date)"
+        days = [r[0] for r in con.execute(f"select distinct {day} {where} order by 1", [batch_id]).fetchall()]
+        for d in days:
+            lake.copy_to_parquet(
+                con, f"select {cols} {where} and {day} = ? order by _row_number",
+                lake.event_file(settings.lake_dir, table.name, d, batch_id), [batch_id, d])
+        if days:
+            con.executemany("insert into ops.touched_dates values (?, ?, ?, ?)",
+                            [[batch_id, table.name, d, now] for d in days])
+    lake.copy_to_parquet(
+        con, "select * from ops.quarantine where batch_id = ? and table_name = ? order by row_number",
+        lake.quarantine_file(settings.lake_dir, table.name, batch_id), [batch_id, table.name])
+
+
+def release_quarantine(con, settings: Settings) -> int:
+    """ANALYTICS_RETRY_QUARANTINE=1: re-check quarantined unknown_<column> rows and load those whose
+    reference has arrived since, under their original batch, file and row number. They passed
+    every value rule when first read, so only the rules that need other rows run again."""
+    pending = con.execute(
+        """select batch_id, table_name, path, row_number, raw_record from ops.quarantine
+           where released_at is null and reason like 'unknown\_%' escape '\\'
+           order by batch_id, table_name, row_number""").fetchall()
+    released = 0
+    now = datetime.now(timezone.utc)
+    groups: dict[tuple, list] = {}
+    for b, t, p, n, raw in pending:
+        groups.setdefault((b, t, p), []).append((n, json.loads(raw)))
+    for (batch_id, table_name, path), rows in groups.items():
+        table = TABLES[table_name]
+        text = pl.DataFrame([{c: r.get(c) for c in table.column_names} for _, r in rows],
+                            schema={c: pl.String for c in table.column_names}
+                            ).with_columns(pl.Series(ROW, [n for n, _ in rows], dtype=pl.Int64))
+        con.execute("begin transaction")
+        try:
+            _stage(con, table, text)
+            still_failing = _apply(con, table, batch_id, path)
+            con.register("still_failing", still_failing)
+            n = con.execute(
+                """update ops.quarantine q set released_at = $now
+                   where batch_id = $b and table_name = $t and released_at is null
+                     and row_number in (select _row_number from incoming)
+                     and row_number not in (select _row_number from still_failing)
+                   returning 1""", {"now": now, "b": batch_id, "t": table_name}).fetchall()
+            con.unregister("still_failing")
+            _count_outcomes(con, batch_id, table_name)
+            _write_lake(con, settings, batch_id, table, now)
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise
+        released += len(n)
+    log.info("released %d quarantined row(s) whose reference has arrived", released)
+    return released
+
+
+def control_total_breaks(con) -> list[dict]:
+    """Files of loaded batches where rows in file != loaded + quarantined + duplicate, each term
+    recounted here from its own record (raw rows, quarantine rows, duplicate rows)."""
+    ensure_schema(con)
+    parts = " union all ".join(
+        f"select _batch_id as batch_id, '{t}' as table_name, count(*) as n from raw.{t} group by 1"
+        for t in TABLES)
+    return con.execute(f"""
+        with loaded as ({parts}),
+        quarantined as (select batch_id, table_name, count(*) as n from ops.quarantine
+                        where released_at is null group by all),
+        duplicates as (select batch_id, table_name, count(*) as n from ops.duplicate_rows group by all)
+        select f.batch_id, f.table_name, f.path, f.rows_in_file,
+               coalesce(l.n, 0) as rows_loaded, coalesce(q.n, 0) as rows_quarantined,
+               coalesce(d.n, 0) as rows_duplicate
+        from ops.ingested_files f
+        semi join (select batch_id from ops.ingested_batches where status = 'loaded') b on b.batch_id = f.batch_id
+        left join loaded l on l.batch_id = f.batch_id and l.table_name = f.table_name
+        left join quarantined q on q.batch_id = f.batch_id and q.table_name = f.table_name
+        left join duplicates d on d.batch_id = f.batch_id and d.table_name = f.table_name
+        where f.rows_in_file <> coalesce(l.n, 0) + coalesce(q.n, 0) + coalesce(d.n, 0)
+           or f.rows_loaded <> coalesce(l.n, 0) or f.rows_quarantined <> coalesce(q.n, 0)
+           or f.rows_duplicate <> coalesce(d.n, 0)
+        order by all""").pl().to_dicts()
