@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 
 import pandera.polars as pa
 import polars as pl
@@ -78,8 +79,8 @@ class Col:
     type: str  # id, timestamp, date, decimal, int, bool, json, currency, string, enum, hex64, ip
     nullable: bool = False
     values: tuple[str, ...] = ()  # for enum
-    min_value: float | None = None  # for int / decimal: out_of_range below (inclusive bound)
-    below: float | None = None  # for int / decimal: out_of_range at or above
+    min_value: int | None = None  # for int / decimal: out_of_range below (inclusive bound)
+    below: int | None = None  # for int / decimal: out_of_range at or above
     non_negative: bool = False  # decimal quantity: negative_quantity
 
     @property
@@ -149,12 +150,18 @@ class Col:
             lo, hi = self.min_value, self.below
 
             def in_range(c, lo=lo, hi=hi, t=t):
-                v = parse_decimal(c).cast(pl.Float64) if t == "decimal" else c.cast(pl.Int64, strict=False)
+                # Exact comparisons: a float would call 999999999999.999999999 equal to 10^12.
+                if t == "decimal":
+                    v = parse_decimal(c)
+                    bound = lambda x: pl.lit(Decimal(x), dtype=pl.Decimal(38, 9))  # noqa: E731
+                else:
+                    v = c.cast(pl.Int64, strict=False)
+                    bound = pl.lit
                 ok = pl.lit(True)
                 if lo is not None:
-                    ok = ok & ~(v < lo).fill_null(False)
+                    ok = ok & ~(v < bound(lo)).fill_null(False)
                 if hi is not None:
-                    ok = ok & ~(v >= hi).fill_null(False)
+                    ok = ok & ~(v >= bound(hi)).fill_null(False)
                 return ok
 
             out.append(rule(in_range, "out_of_range"))

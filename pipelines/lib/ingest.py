@@ -324,7 +324,7 @@ def release_quarantine(con, settings: Settings) -> int:
     every value rule when first read, so only the rules that need other rows run again."""
     pending = con.execute(
         """select batch_id, table_name, path, row_number, raw_record from ops.quarantine
-           where released_at is null and reason like 'unknown\_%' escape '\\'
+           where released_at is null and starts_with(reason, 'unknown_')
            order by batch_id, table_name, row_number""").fetchall()
     released = 0
     now = datetime.now(timezone.utc)
@@ -347,6 +347,11 @@ def release_quarantine(con, settings: Settings) -> int:
                      and row_number in (select _row_number from incoming)
                      and row_number not in (select _row_number from still_failing)
                    returning 1""", {"now": now, "b": batch_id, "t": table_name}).fetchall()
+            # A row still failing says why now (its reference may have arrived, of another project).
+            con.execute(
+                """update ops.quarantine q set reason = f.reason from still_failing f
+                   where q.batch_id = ? and q.table_name = ? and q.row_number = f._row_number""",
+                [batch_id, table_name])
             con.unregister("still_failing")
             _count_outcomes(con, batch_id, table_name)
             _write_lake(con, settings, batch_id, table, now)

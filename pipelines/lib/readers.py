@@ -153,7 +153,7 @@ def _arrow_to_text(col: pa.ChunkedArray, col_type: str | None) -> pl.Series:
     if (pa.types.is_struct(t) or pa.types.is_map(t)) and col_type == "json":
         return pl.Series([None if v is None else json.dumps(dict(v) if not isinstance(v, dict) else v, default=str)
                           for v in col.to_pylist()], dtype=pl.String)
-    return s.cast(pl.String, strict=False).map_elements(lambda v: WRONG_NATIVE_TYPE + v, return_dtype=pl.String)
+    return WRONG_NATIVE_TYPE + s.cast(pl.String, strict=False)
 
 
 def _plain_decimal(v: Decimal) -> str:

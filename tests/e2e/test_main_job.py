@@ -1,0 +1,125 @@
+"""The main job end to end on the committed sample: real Dagster, real DuckDB files."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from decimal import Decimal
+
+import duckdb
+import polars as pl
+import pytest
+
+from models import REASON_ORDER
+from pipelines.lib.config import SAMPLE_EXPORTS
+from tests.e2e.conftest import run_pipeline
+
+pytestmark = pytest.mark.e2e
+
+
+def published(settings):
+    con = duckdb.connect(str(settings.published_db), read_only=True)
+    con.execute("set TimeZone = 'UTC'")
+    return con
+
+
+def manifests():
+    for d in sorted(SAMPLE_EXPORTS.iterdir()):
+        if (d / "manifest.json").exists():
+            yield d.name, json.loads((d / "manifest.json").read_text())
+
+
+def test_every_complete_batch_is_loaded_and_the_corrupt_one_rejected(built):
+    con = published(built)
+    rows = dict(con.execute("select batch_id, status from ops.ingested_batches").fetchall())
+    complete = [name for name, _ in manifests()]
+    assert sorted(rows) == complete  # the folder without a manifest is left alone
+    assert [b for b, s in rows.items() if s == "rejected"] == ["20261104T120000Z-000004"]
+    reason = con.execute("select reason from ops.ingested_batches where status = 'rejected'").fetchone()[0]
+    assert "does not match the manifest" in reason
+
+
+def test_every_quarantine_reason_of_the_contract_shows_in_the_sample(built):
+    con = published(built)
+    reasons = {r for (r,) in con.execute("select distinct reason from ops.quarantine").fetchall()}
+    expected = {r for r in REASON_ORDER if r != "unknown_*"}
+    assert expected <= reasons
+    assert any(r.startswith("unknown_") for r in reasons)
+    assert con.execute("select count(*) from ops.quarantine where reason is null or raw_record is null").fetchone() == (0,)
+
+
+def test_nothing_lost_every_input_row_is_accounted_for(built):
+    """rows in file (from the manifest, not from us) = loaded + quarantined + duplicate, every file."""
+    con = published(built)
+    files = {(b, f["table"]): f["row_count"] for b, m in manifests() for f in m["files"]}
+    got = {(b, t): (n, l, q, d) for b, t, n, l, q, d in con.execute(
+        "select batch_id, table_name, rows_in_file, rows_loaded, rows_quarantined, rows_duplicate "
+        "from ops.ingested_files").fetchall()}
+    loaded_batches = {b for (b,) in con.execute("select batch_id from ops.ingested_batches where status = 'loaded'").fetchall()}
+    assert set(got) == {k for k in files if k[0] in loaded_batches}
+    for key, (n, loaded, quarantined, dup) in got.items():
+        assert n == files[key] == loaded + quarantined + dup, key
+
+
+def test_loaded_usage_matches_the_generators_truth(built):
+    """An independent path: effective usage recomputed here in polars from the lake (duplicates
+    excluded, latest correction by outbox_seq wins, quantity 0 voids, the original keeps its
+    occurred_at) equals the totals the generator wrote."""
+    events = pl.read_parquet(str(built.lake_dir / "usage_events" / "*" / "*.parquet"), hive_partitioning=False)
+    originals = events.filter(pl.col("correction_of").is_null())
+    latest = (events.filter(pl.col("correction_of").is_not_null()).sort("outbox_seq")
+              .group_by("correction_of").last().select(pl.col("correction_of").alias("event_id"),
+                                                        pl.col("quantity").alias("corrected")))
+    effective = (originals.join(latest, on="event_id", how="left")
+                 .with_columns(pl.coalesce("corrected", "quantity").alias("q"))
+                 .filter(pl.col("q") != 0)
+                 .with_columns(pl.col("occurred_at").dt.convert_time_zone("UTC").dt.date().cast(pl.String).alias("d")))
+    got = {(r["d"], r["organization_id"], r["usage_unit"]): (Decimal(str(r["q"])), r["n"]) for r in
+           effective.group_by("d", "organization_id", "usage_unit").agg(pl.col("q").sum(), pl.len().alias("n")).to_dicts()}
+    truth = json.loads((SAMPLE_EXPORTS / "expected_totals.json").read_text())["totals"]
+    want = {(t["usage_date"], t["organization_id"], t["usage_unit"]): (Decimal(t["quantity"]), t["event_count"])
+            for t in truth}
+    assert got == want
+
+
+def test_the_published_file_holds_tables_only(built):
+    con = published(built)
+    views = con.execute("select count(*) from duckdb_views() where not internal").fetchone()[0]
+    assert views == 0
+    schemas = {s for (s,) in con.execute("select distinct schema_name from duckdb_tables()").fetchall()}
+    assert "ops" in schemas and "raw" not in schemas
+    cols = dict(con.execute("select column_name, data_type from duckdb_columns() where schema_name = 'ops' "
+                            "and table_name = 'ingested_batches'").fetchall())
+    assert cols["exported_at"] == "TIMESTAMP WITH TIME ZONE"
+
+
+def test_the_run_is_recorded_in_the_dagster_instance(built):
+    home = built.data_dir / "dagster"
+    assert "enabled: false" in (home / "dagster.yaml").read_text()
+    from dagster import DagsterInstance, DagsterRunStatus
+
+    with DagsterInstance.from_config(str(home)) as instance:
+        runs = instance.get_runs()
+        assert runs and runs[0].job_name == "main_job" and runs[0].status == DagsterRunStatus.SUCCESS
+
+
+def _fingerprint(settings) -> dict:
+    con = duckdb.connect(str(settings.build_db), read_only=True)
+    out = {}
+    for schema, table in con.execute("select schema_name, table_name from duckdb_tables() order by all").fetchall():
+        cols = [c for (c,) in con.execute(
+            "select column_name from duckdb_columns() where schema_name = ? and table_name = ? "
+            "and column_name not in ('loaded_at', 'quarantined_at', 'recorded_at', 'seen_at')", [schema, table]).fetchall()]
+        rows = con.execute(f'select {", ".join(cols)} from "{schema}"."{table}" order by all').fetchall()
+        out[f"{schema}.{table}"] = hashlib.sha256(repr(rows).encode()).hexdigest()
+    con.close()
+    lake = {str(p.relative_to(settings.lake_dir)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(settings.lake_dir.rglob("*.parquet")) if "quarantine" not in p.parts}
+    return {"tables": out, "lake": lake}
+
+
+def test_a_second_run_changes_nothing(built):
+    before = _fingerprint(built)
+    result = run_pipeline(built.data_dir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert _fingerprint(built) == before

@@ -1,0 +1,77 @@
+"""Builders of small, hand-written export batches for tests."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from pipelines.lib.generator import BatchWriter
+
+EXPORTED_AT = "2026-11-02T00:05:00Z"
+
+ORG = dict(organization_id="o1", name="Org One", plan_id="plan_a", billing_currency="USD",
+           created_at="2026-01-01T00:00:00Z", updated_at="2026-01-01T00:00:00Z")
+ORG2 = dict(ORG, organization_id="o2", name="Org Two")
+DEPT = dict(department_id="d1", organization_id="o1", parent_department_id=None, name="Root",
+            updated_at="2026-01-01T00:00:00Z")
+PROJECT = dict(project_id="p1", organization_id="o1", department_id="d1", name="P1",
+               created_at="2026-01-01T00:00:00Z", archived_at=None, updated_at="2026-01-01T00:00:00Z")
+PROJECT2 = dict(PROJECT, project_id="p2", organization_id="o2")
+KEY = dict(api_key_id="k1", project_id="p1", service_account_id=None, label="key", created_at="2026-01-01T00:00:00Z",
+           revoked_at=None, updated_at="2026-01-01T00:00:00Z")
+KEY2 = dict(KEY, api_key_id="k2", project_id="p2")
+MODEL = dict(model_id="m1", display_name="M1", family="m", updated_at="2026-01-01T00:00:00Z")
+UNITS = [
+    dict(usage_unit="gpu_hour.h100", product="gpuaas", unit_of_measure="gpu_hour", description="h100",
+         registry_version="1", updated_at="2026-01-01T00:00:00Z"),
+    dict(usage_unit="input_token", product="token_factory", unit_of_measure="token", description="in",
+         registry_version="1", updated_at="2026-01-01T00:00:00Z"),
+]
+EVENT = dict(event_id="e1", outbox_seq="1", occurred_at="2026-11-01T10:00:00Z", recorded_at="2026-11-01T10:00:05Z",
+             organization_id="o1", project_id="p1", api_key_id="k1", model_id=None, resource_id="r1",
+             usage_unit="gpu_hour.h100", quantity="1.500000", correction_of=None, attributes='{"a": 1}')
+
+DIMENSIONS = {
+    "organizations": [ORG, ORG2], "departments": [DEPT], "projects": [PROJECT, PROJECT2],
+    "api_keys": [KEY, KEY2], "models": [MODEL], "usage_units": UNITS,
+}
+
+
+def event(**overrides) -> dict:
+    return dict(EVENT, **overrides)
+
+
+def write_batch(root: Path, batch_id: str, tables: dict, encoding=("csv", "none"), exported_at=EXPORTED_AT,
+                raw_lines: dict | None = None, encodings: dict | None = None) -> Path:
+    """tables: {table: [row dicts in text form]}; written in `encoding` unless `encodings` names
+    another for a table; raw_lines: {table: [text appended as is]}."""
+    from datetime import datetime
+
+    bw = BatchWriter(root, batch_id, datetime.fromisoformat(exported_at.replace("Z", "+00:00")))
+    for table, rows in tables.items():
+        from pipelines.lib.generator import _text_frame
+
+        bw.write(table, [_text_frame(table, rows)], (encodings or {}).get(table, encoding),
+                 (raw_lines or {}).get(table, []))
+    bw.close()
+    return root / batch_id
+
+
+def edit_manifest(batch_dir: Path, fn) -> None:
+    path = batch_dir / "manifest.json"
+    doc = json.loads(path.read_text())
+    fn(doc)
+    path.write_text(json.dumps(doc))
+
+
+def rehash(batch_dir: Path, file_name: str) -> None:
+    """After changing a data file on purpose, make the manifest agree with its bytes."""
+    digest = hashlib.sha256((batch_dir / file_name).read_bytes()).hexdigest()
+
+    def fix(doc):
+        for f in doc["files"]:
+            if f["path"] == file_name:
+                f["sha256"] = digest
+
+    edit_manifest(batch_dir, fix)

@@ -1,0 +1,247 @@
+"""Batch behaviour: formats, duplicates, references, re-delivery, conflicts, quarantine release."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from decimal import Decimal
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from pipelines.lib import lake
+from pipelines.lib.generator import ENCODINGS
+from pipelines.lib.ingest import control_total_breaks, ingest_all
+from pipelines.lib.publish import WarehouseBusy, writer_lock
+from tests.helpers import DIMENSIONS, KEY, PROJECT, edit_manifest, event, rehash, write_batch
+
+B1, B2, B3 = "20261102T000500Z-000001", "20261103T000500Z-000002", "20261104T000500Z-000003"
+
+
+def quarantine(con):
+    return dict(con.execute("select raw_record::json->>'event_id', reason from ops.quarantine "
+                            "where table_name = 'usage_events'").fetchall())
+
+
+def outcome_counts(con, batch_id, table="usage_events"):
+    return con.execute("select rows_in_file, rows_loaded, rows_quarantined, rows_duplicate from ops.ingested_files "
+                       "where batch_id = ? and table_name = ?", [batch_id, table]).fetchone()
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS, ids=lambda e: "+".join(e))
+def test_every_format_and_compression_loads_the_same_values(settings, con, encoding):
+    rows = [event(), event(event_id="e2", occurred_at="2026-11-02T00:30:00+02:00", recorded_at="2026-11-01T22:31:00Z",
+                           quantity="0.000000001", api_key_id=None, attributes='{"note": "line\\nbreak, \\"q\\""}', resource_id=None)]
+    write_batch(settings.exports_dir, B1, {**DIMENSIONS, "usage_events": rows}, encoding)
+    assert ingest_all(con, settings).loaded == [B1]
+    got = con.execute("select event_id, occurred_at::varchar, quantity, api_key_id, resource_id, attributes "
+                      "from raw.usage_events order by event_id").fetchall()
+    assert got == [
+        ("e1", "2026-11-01 10:00:00+00", Decimal("1.5"), "k1", "r1", '{"a": 1}'),
+        ("e2", "2026-11-01 22:30:00+00", Decimal("0.000000001"), None, None, '{"note": "line\\nbreak, \\"q\\""}'),
+    ]
+    # Hive-partitioned by the UTC date of occurred_at: e2 is Nov 2 locally but Nov 1 in UTC
+    assert lake.event_file(settings.lake_dir, "usage_events", "2026-11-01", B1).exists()
+    assert not (settings.lake_dir / "usage_events" / "event_date=2026-11-02").exists()
+    assert lake.snapshot_file(settings.lake_dir, "projects", B1).exists()
+
+
+def test_csv_quoted_empty_is_an_empty_string_and_empty_is_null(settings, con):
+    d = write_batch(settings.exports_dir, B1, DIMENSIONS)
+    header = "api_key_id,project_id,service_account_id,label,created_at,revoked_at,updated_at\n"
+    (d / "api_keys.csv").write_text(header + 'k1,p1,,"",2026-01-01T00:00:00Z,,2026-01-01T00:00:00Z\n')
+    rehash(d, "api_keys.csv")
+    edit_manifest(d, lambda doc: [f.update(row_count=1) for f in doc["files"] if f["table"] == "api_keys"])
+    ingest_all(con, settings)
+    assert con.execute("select service_account_id, label from raw.api_keys").fetchall() == [(None, "")]
+
+
+def test_unparseable_rows_are_quarantined_and_the_rest_loads(settings, con):
+    write_batch(settings.exports_dir, B1, {**DIMENSIONS, "usage_events": [event(), event(event_id="e2")]},
+                ("csv", "gzip"), raw_lines={"usage_events": ["e3,4,2026-11-01T10:00:00Z"]})
+    write_batch(settings.exports_dir, B2, {**DIMENSIONS, "usage_events": [event(event_id="e4")]}, ("jsonl", "none"),
+                raw_lines={"usage_events": ["[1, 2]", json.dumps(dict(event(event_id="e5"), quantity=1.5)), "not json"]})
+    ingest_all(con, settings)
+    q = con.execute("select batch_id, row_number, reason, raw_record from ops.quarantine order by all").fetchall()
+    assert [(b, n, r) for b, n, r, _ in q] == [
+        (B1, 3, "unparseable"), (B2, 2, "unparseable"), (B2, 3, "bad_decimal"), (B2, 4, "unparseable")]
+    assert json.loads(q[0][3]) == {"raw_text": "e3,4,2026-11-01T10:00:00Z"}
+    assert json.loads(q[2][3])["event_id"] == "e5"  # a JSON number where a decimal is expected
+    assert outcome_counts(con, B1) == (3, 2, 1, 0)
+    assert outcome_counts(con, B2) == (4, 1, 3, 0)
+
+
+def test_parquet_native_types(settings, con):
+    d = write_batch(settings.exports_dir, B1, DIMENSIONS)
+    ts = pa.array([1_761_991_200_000_000] * 4, pa.timestamp("us", tz="+02:00"))
+    table = pa.table({
+        "event_id": ["n1", "n2", "n3", "n4"], "outbox_seq": pa.array([1, 2, 3, 4], pa.int64()),
+        "occurred_at": ts, "recorded_at": ts,
+        "organization_id": ["o1"] * 4, "project_id": ["p1"] * 4, "api_key_id": pa.array([None] * 4, pa.string()),
+        "model_id": pa.array([None] * 4, pa.string()), "resource_id": pa.array([None] * 4, pa.string()),
+        "usage_unit": ["gpu_hour.h100"] * 4,
+        "quantity": pa.array([Decimal("1.25"), Decimal("2"), Decimal("3"), Decimal("4")], pa.decimal128(20, 9)),
+        "correction_of": pa.array([None] * 4, pa.string()), "attributes": pa.array([None] * 4, pa.string()),
+    })
+    naive = table.set_column(2, "occurred_at", pa.array([1_761_991_200_000_000] * 4, pa.timestamp("us")))
+    floats = table.set_column(10, "quantity", pa.array([1.25, 2.0, 3.0, 4.0], pa.float64()))
+    pq.write_table(table.slice(0, 2), d / "good.parquet")
+    pq.write_table(naive.slice(2, 1), d / "naive.parquet")
+    pq.write_table(floats.slice(3, 1), d / "floats.parquet")
+    # three batches: native good values, a zone-less timestamp, a float quantity
+    for bid, name, n in [(B1, "good.parquet", 2), (B2, "naive.parquet", 1), (B3, "floats.parquet", 1)]:
+        bd = d if bid == B1 else write_batch(settings.exports_dir, bid, {})
+        (bd / "usage_events.parquet").write_bytes((d / name).read_bytes())
+
+        def add(doc, n=n, bd=bd):
+            doc["files"] = [f for f in doc["files"] if f["table"] != "usage_events"] + [dict(
+                table="usage_events", path="usage_events.parquet", format="parquet", compression="none",
+                row_count=n, sha256="0" * 64)]
+        edit_manifest(bd, add)
+        rehash(bd, "usage_events.parquet")
+    summary = ingest_all(con, settings)
+    assert summary.loaded == [B1, B2, B3], summary.rejected
+    assert con.execute("select event_id, occurred_at::varchar, quantity from raw.usage_events order by 1").fetchall() == [
+        ("n1", "2025-11-01 10:00:00+00", Decimal("1.25")), ("n2", "2025-11-01 10:00:00+00", Decimal("2"))]
+    assert quarantine(con) == {"n3": "bad_timestamp", "n4": "bad_decimal"}
+
+
+def test_duplicates_are_compared_as_values_whatever_the_format(settings, con):
+    write_batch(settings.exports_dir, B1, {**DIMENSIONS, "usage_events": [event()]}, ("csv", "none"))
+    same = event(occurred_at="2026-11-01T12:00:00+02:00", quantity="1.5", attributes='{ "a" : 1 }')
+    changed = event(event_id="e1", quantity="1.6")
+    write_batch(settings.exports_dir, B2, {"usage_events": [same, changed, event(event_id="e2"), event(event_id="e2")]},
+                ("jsonl", "gzip"))
+    ingest_all(con, settings)
+    assert outcome_counts(con, B2) == (4, 1, 1, 2)
+    assert con.execute("select quantity from raw.usage_events where event_id = 'e1'").fetchone()[0] == Decimal("1.5")
+    assert con.execute("select batch_id, row_number, reason from ops.quarantine").fetchall() == [
+        (B2, 2, "duplicate_conflict")]
+    assert con.execute("select row_number, duplicate_of_batch_id from ops.duplicate_rows order by 1").fetchall() == [
+        (1, B1), (4, None)]  # row 4 repeats row 3 of the same file
+
+
+def test_references_use_the_snapshots_loaded_so_far_this_batch_included(settings, con):
+    rows = [
+        event(event_id="ok"),
+        event(event_id="u_org", organization_id="o9"),
+        event(event_id="u_prj", project_id="p9"),
+        event(event_id="u_key", api_key_id="k9"),
+        event(event_id="u_model", usage_unit="input_token", model_id="m9"),
+        event(event_id="u_unit", usage_unit="gpu_hour.z1"),
+        event(event_id="mm_prj", project_id="p2", api_key_id=None),  # p2 belongs to o2
+        event(event_id="mm_key", api_key_id="k2"),  # k2 belongs to p2
+        event(event_id="no_model", usage_unit="input_token", model_id=None),
+        event(event_id="model_ok", usage_unit="input_token", model_id="m1"),
+    ]
+    write_batch(settings.exports_dir, B1, {**DIMENSIONS, "usage_events": rows})
+    ingest_all(con, settings)
+    assert quarantine(con) == {
+        "u_org": "unknown_organization_id", "u_prj": "unknown_project_id", "u_key": "unknown_api_key_id",
+        "u_model": "unknown_model_id", "u_unit": "unknown_usage_unit", "mm_prj": "reference_mismatch",
+        "mm_key": "reference_mismatch", "no_model": "model_required"}
+    assert sorted(r[0] for r in con.execute("select event_id from raw.usage_events").fetchall()) == ["model_ok", "ok"]
+
+
+def test_redelivery_is_skipped_without_reading_its_files(settings, con):
+    d = write_batch(settings.exports_dir, B1, {**DIMENSIONS, "usage_events": [event()]})
+    assert ingest_all(con, settings).loaded == [B1]
+    (d / "usage_events.csv").unlink()  # a skipped batch never opens its data files
+    summary = ingest_all(con, settings)
+    assert summary.skipped == [B1] and not summary.loaded and not summary.rejected
+    assert con.execute("select count(*) from raw.usage_events").fetchone()[0] == 1
+
+
+def test_conflicting_redelivery_is_recorded_and_loads_nothing(settings, con):
+    write_batch(settings.exports_dir, B1, {**DIMENSIONS, "usage_events": [event()]})
+    ingest_all(con, settings)
+    write_batch(settings.exports_dir, B1, {**DIMENSIONS, "usage_events": [event(), event(event_id="e2")]})
+    summary = ingest_all(con, settings)
+    assert summary.conflicts == [B1]
+    assert con.execute("select count(*) from raw.usage_events").fetchone()[0] == 1
+    status, reason = con.execute("select status, reason from ops.ingested_batches").fetchone()
+    assert status == "loaded" and "conflicting re-delivery" in reason
+    ingest_all(con, settings)  # seen again: recorded once
+    assert con.execute("select count(*) from ops.batch_conflicts").fetchone()[0] == 1
+
+
+def test_a_rejected_batch_loads_once_corrected_under_the_same_id(settings, con):
+    d = write_batch(settings.exports_dir, B1, {**DIMENSIONS, "usage_events": [event()]})
+    edit_manifest(d, lambda doc: doc.update(contract_version=3))
+    assert list(ingest_all(con, settings).rejected) == [B1]
+    write_batch(settings.exports_dir, B1, {**DIMENSIONS, "usage_events": [event()]})
+    assert ingest_all(con, settings).loaded == [B1]
+    assert con.execute("select status, reason from ops.ingested_batches").fetchone() == ("loaded", None)
+
+
+def test_an_incomplete_folder_is_left_alone_until_its_manifest_arrives(settings, con):
+    d = write_batch(settings.exports_dir, B1, {**DIMENSIONS, "usage_events": [event()]})
+    write_batch(settings.exports_dir, B2, {"usage_events": [event(event_id="e2")]})
+    manifest = (d / "manifest.json").read_bytes()
+    (d / "manifest.json").unlink()
+    summary = ingest_all(con, settings)
+    # B2 is not held back, but its references need B1's dimensions, which are not loaded yet
+    assert summary.loaded == [B2] and B1 not in summary.rejected
+    assert con.execute("select count(*) from ops.ingested_batches where batch_id = ?", [B1]).fetchone()[0] == 0
+    (d / "manifest.json").write_bytes(manifest)
+    assert ingest_all(con, settings).loaded == [B1]
+
+
+def test_retry_quarantine_releases_rows_whose_reference_arrived(settings, con, monkeypatch):
+    late = [event(event_id="late", project_id="p3", api_key_id=None), event(event_id="wrong_key", project_id="p3")]
+    write_batch(settings.exports_dir, B1, {**DIMENSIONS, "usage_events": [event(), *late]})
+    ingest_all(con, settings)
+    assert quarantine(con) == {"late": "unknown_project_id", "wrong_key": "unknown_project_id"}
+    write_batch(settings.exports_dir, B2, {**DIMENSIONS, "projects": [PROJECT, dict(PROJECT, project_id="p3")]})
+    ingest_all(con, settings)  # without the flag, nothing is retried
+    assert con.execute("select count(*) from raw.usage_events").fetchone()[0] == 1
+    monkeypatch.setenv("ANALYTICS_RETRY_QUARANTINE", "1")
+    from pipelines.lib.config import Settings
+
+    summary = ingest_all(con, Settings.from_env())
+    assert summary.released == 1
+    assert con.execute("select _batch_id, _row_number from raw.usage_events where event_id = 'late'").fetchone() == (B1, 2)
+    # k1 belongs to p1: now that p3 is known, the row is still quarantined, for its real reason
+    assert con.execute("select raw_record::json->>'event_id', reason, released_at is not null from ops.quarantine "
+                       "order by 1").fetchall() == [("late", "unknown_project_id", True),
+                                                    ("wrong_key", "reference_mismatch", False)]
+    assert outcome_counts(con, B1) == (3, 2, 1, 0)
+    assert control_total_breaks(con) == []
+    lake_rows = con.execute(f"select count(*) from read_parquet('{settings.lake_dir}/usage_events/*/*.parquet')").fetchone()
+    assert lake_rows == (2,)
+
+
+def test_control_totals_hold_for_every_file_and_a_break_is_caught(settings, con):
+    rows = [event(), event(), event(event_id="x", quantity="-1"), event(event_id="e1", quantity="9")]
+    write_batch(settings.exports_dir, B1, {**DIMENSIONS, "usage_events": rows})
+    ingest_all(con, settings)
+    assert outcome_counts(con, B1) == (4, 1, 2, 1)
+    assert control_total_breaks(con) == []
+    con.execute("delete from ops.duplicate_rows")  # a lost duplicate record must not go unnoticed
+    breaks = control_total_breaks(con)
+    assert [(b["table_name"], b["rows_in_file"], b["rows_duplicate"]) for b in breaks] == [("usage_events", 4, 0)]
+
+
+def test_schema_drift_is_recorded_not_an_error(settings, con):
+    d = write_batch(settings.exports_dir, B1, {**DIMENSIONS, "usage_events": [event()]})
+    text = (d / "usage_events.csv").read_text().splitlines()
+    (d / "usage_events.csv").write_text("\n".join([text[0] + ",region", text[1] + ",eu"]) + "\n")
+    rehash(d, "usage_events.csv")
+    ingest_all(con, settings)
+    assert outcome_counts(con, B1) == (1, 1, 0, 0)
+    assert con.execute("select schema_drift from ops.ingested_files where table_name = 'usage_events'").fetchone() == (
+        ["region"],)
+
+
+def test_a_second_writer_is_refused_with_a_clear_message(settings):
+    with writer_lock(settings):
+        with pytest.raises(WarehouseBusy, match="another run is writing"):
+            with writer_lock(settings):
+                pass
+    with writer_lock(settings):  # released after the block
+        pass
+
+
+def test_gzip_members_and_key_fixture_sanity():
+    assert KEY["project_id"] == "p1" and gzip.decompress(gzip.compress(b"x")) == b"x"
