@@ -6,9 +6,14 @@ export DAGSTER_HOME := $(ANALYTICS_DATA_DIR)/dagster
 export DO_NOT_TRACK := 1
 export UV_PYTHON_DOWNLOADS := never
 export PYTHONPATH := $(CURDIR)
+# dbt and dagster-dbt look for `dbt` on PATH: the venv's comes first.
+export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
 VENV := .venv
 PY := $(VENV)/bin/python
+# The dbt manifest is built here, at build time, never by parsing at import.
+MANIFEST := dbt_project/target/manifest.json
+DBT_SOURCES := $(shell find dbt_project -path dbt_project/target -prune -o -type f \( -name '*.sql' -o -name '*.yml' \) -print)
 
 .PHONY: run test dev bench sample clean help
 help:
@@ -23,10 +28,13 @@ $(VENV)/.synced: requirements.lock
 	uv pip sync --quiet --python $(PY) requirements.lock
 	@touch $@
 
-run: $(VENV)/.synced
+$(MANIFEST): $(VENV)/.synced $(DBT_SOURCES)
+	dagster-dbt project prepare-and-package --file pipelines/defs/warehouse/project.py
+
+run: $(MANIFEST)
 	$(PY) -m pipelines run
 
-test: $(VENV)/.synced
+test: $(MANIFEST)
 	$(PY) -m pytest -q
 
 sample: $(VENV)/.synced

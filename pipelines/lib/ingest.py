@@ -27,7 +27,14 @@ from pipelines.lib.validate import first_reasons
 
 log = logging.getLogger(__name__)
 
-META = ["_batch_id", "_path", ROW, "_content_hash"]
+OPS_TABLES = {
+    "ingested_batches": "One row per batch id seen: loaded or rejected, and why.",
+    "ingested_files": "One row per file of a loaded batch, with its control totals and schema drift.",
+    "quarantine": "One row per rejected row: batch, file, row number, reason, raw record.",
+    "duplicate_rows": "One row per input row that repeated a row already loaded (counted once).",
+    "touched_dates": "The UTC days each load touched, per table: what the incremental marts rebuild.",
+    "batch_conflicts": "Re-deliveries of a loaded batch id with other contents: recorded, never loaded.",
+}
 
 OPS_DDL = """
 create schema if not exists ops;

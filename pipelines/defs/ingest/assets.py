@@ -1,45 +1,60 @@
 import dagster as dg
 
+from models import TABLES
 from pipelines.defs.ingest.resources import WarehouseResource
-from pipelines.lib.ingest import ingest_all
+from pipelines.lib.ingest import OPS_TABLES, ingest_all
 from pipelines.lib.render import markdown_table
 
+def _lake_specs() -> list[dg.AssetSpec]:
+    return [
+        dg.AssetSpec(
+            ["lake", name], group_name="ingest", kinds={"parquet"}, owners=["team:data-platform"],
+            description=f"Export table `{name}` in the Parquet lake: "
+            + ("event rows by UTC date of event time." if t.kind == "event" else "one full snapshot per batch."),
+        )
+    for name, t in TABLES.items()
+    ]
 
-@dg.asset(
-    group_name="ingest",
-    kinds={"duckdb", "parquet", "pandera"},
-    owners=["team:data-platform"],
-    description=(
-        "Every complete export batch under ANALYTICS_EXPORTS_DIR not loaded yet, checked against its "
-        "manifest and the pandera contracts (models/): valid rows to the Parquet lake and the build "
-        "warehouse, bad rows to ops.quarantine with a reason, the ingestion record in the ops schema."
-    ),
-)
-def ingested_batches(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+
+def _ops_specs() -> list[dg.AssetSpec]:
+    return [
+        dg.AssetSpec(["ops", name], group_name="ingest", kinds={"duckdb"}, owners=["team:data-platform"],
+                     description=text)
+        for name, text in OPS_TABLES.items()
+    ]
+
+
+@dg.multi_asset(specs=_lake_specs() + _ops_specs(), name="ingest_batches", pool="warehouse_writer", can_subset=False)
+def ingest_batches(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    """Every complete export batch under ANALYTICS_EXPORTS_DIR not loaded yet, checked against its
+    manifest and the pandera contracts (models/): valid rows to the Parquet lake and the build
+    warehouse, bad rows to ops.quarantine with a reason, the ingestion record in the ops schema."""
     settings = warehouse.settings()
     con = warehouse.connect()
     try:
         summary = ingest_all(con, settings)
+        per_table = dict(con.execute(
+            "select table_name, coalesce(sum(rows_loaded), 0) from ops.ingested_files group by 1").fetchall())
         by_reason = con.execute(
             "select reason, count(*) from ops.quarantine where released_at is null group by 1 order by 2 desc"
         ).fetchall()
-        totals = con.execute(
-            "select coalesce(sum(rows_in_file), 0), coalesce(sum(rows_loaded), 0), coalesce(sum(rows_quarantined), 0), "
-            "coalesce(sum(rows_duplicate), 0) from ops.ingested_files").fetchone()
-        preview = con.execute(
-            "select batch_id, status, exported_at, reason from ops.ingested_batches order by batch_id desc limit 20"
-        ).pl()
+        batches = con.execute(
+            "select batch_id, status, exported_at, reason from ops.ingested_batches order by batch_id desc").pl()
+        ops_counts = {name: con.execute(f"select count(*) from ops.{name}").fetchone()[0] for name in OPS_TABLES}
     finally:
         con.close()
     for batch_id, reason in summary.rejected.items():
         context.log.warning(f"batch {batch_id} rejected: {reason}")
-    return dg.MaterializeResult(metadata={
-        **summary.as_metadata(),
-        "rows_in_files": int(totals[0]), "rows_loaded": int(totals[1]),
-        "rows_quarantined": int(totals[2]), "rows_duplicate": int(totals[3]),
-        "quarantine_by_reason": dg.MetadataValue.json({r: n for r, n in by_reason}),
-        "batches": dg.MetadataValue.md(markdown_table(preview)),
-        "lake": dg.MetadataValue.path(str(settings.lake_dir)),
-        "exports": dg.MetadataValue.path(str(settings.exports_dir)),
-    })
-
+    for name in TABLES:
+        yield dg.MaterializeResult(asset_key=["lake", name], metadata={
+            "rows_loaded_total": int(per_table.get(name, 0)),
+            "path": dg.MetadataValue.path(str(settings.lake_dir / name)),
+        })
+    for name in OPS_TABLES:
+        meta = {"row_count": int(ops_counts[name])}
+        if name == "ingested_batches":
+            meta |= {**summary.as_metadata(), "batches": dg.MetadataValue.md(markdown_table(batches)),
+                     "exports": dg.MetadataValue.path(str(settings.exports_dir))}
+        if name == "quarantine":
+            meta["by_reason"] = dg.MetadataValue.json({r: n for r, n in by_reason})
+        yield dg.MaterializeResult(asset_key=["ops", name], metadata=meta)

@@ -5,7 +5,7 @@ from pipelines.lib.ingest import control_total_breaks
 
 
 @dg.asset_check(
-    asset="ingested_batches",
+    asset=dg.AssetKey(["ops", "ingested_files"]),
     blocking=True,
     description="For every file of a loaded batch: rows in file = loaded + quarantined + duplicate, "
                 "each term recounted from its own record. A break stops the warehouse from being published.",

@@ -1,19 +1,70 @@
+import shutil
+from collections.abc import Mapping
+from typing import Any
+
 import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
 from pipelines.defs.ingest.resources import WarehouseResource
+from pipelines.defs.warehouse.project import dbt_project
 from pipelines.lib.ingest import control_total_breaks
 from pipelines.lib.publish import publish
 
 
+class WarehouseTranslator(DagsterDbtTranslator):
+    """dbt sources are what ingestion wrote: `raw.<table>` reads lake/<table>, `ops.<table>` is the
+    ingestion record. Models go to the `warehouse` group, rpt_ models to `reports`."""
+
+    def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project) -> dg.AssetSpec:
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        node = manifest["sources"].get(unique_id) or manifest["nodes"].get(unique_id) or {}
+        if node.get("resource_type") == "source":
+            prefix = "lake" if node["source_name"] == "raw" else node["source_name"]
+            return spec.replace_attributes(key=dg.AssetKey([prefix, node["name"]]))
+        group = "reports" if node.get("name", "").startswith("rpt_") else "warehouse"
+        return spec.replace_attributes(group_name=group, owners=["team:analytics-engineering"])
+
+
+translator = WarehouseTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+
+
+@dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, dagster_dbt_translator=translator,
+            pool="warehouse_writer")
+def warehouse_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
+    """Every dbt model (staging, intermediate, marts, reports) and its tests, with `dbt build`.
+    Usage marts are incremental by affected day (see dbt_project/macros/usage_incremental.sql)."""
+    yield from dbt.cli(["build"], context=context).stream()
+
+
 @dg.asset(
-    group_name="publish",
-    deps=["ingested_batches"],
+    group_name="warehouse",
+    deps=[warehouse_dbt_models],
+    kinds={"dbt"},
+    owners=["team:analytics-engineering"],
+    description="The dbt docs site as one static page (dbt docs generate --static), under docs/dbt/ in the data directory.",
+    pool="warehouse_writer",
+)
+def dbt_docs(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    settings = warehouse.settings()
+    invocation = dbt.cli(["docs", "generate", "--static"], manifest=dbt_project.manifest_path).wait()
+    page = invocation.target_path / "static_index.html"
+    target = settings.data_dir / "docs" / "dbt" / "index.html"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(page, target)
+    return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(target)),
+                                          "size_bytes": target.stat().st_size})
+
+
+@dg.asset(
+    group_name="warehouse",
+    deps=[dg.AssetKey(["ops", "ingested_files"]), warehouse_dbt_models, dbt_docs],
     kinds={"duckdb"},
     owners=["team:data-platform"],
     description=(
         "warehouse/analytics.duckdb, the file analysts open: the build warehouse copied and renamed "
         "over it atomically at the end of a run whose ingestion control totals hold."
     ),
+    pool="warehouse_writer",
 )
 def published_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     settings = warehouse.settings()
@@ -26,7 +77,8 @@ def published_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseR
         con.close()
     if breaks:
         # Findings never withhold the warehouse; a broken ingestion invariant does.
-        raise dg.Failure("control totals do not hold: not publishing", metadata={"breaks": dg.MetadataValue.json(breaks[:50])})
+        raise dg.Failure("control totals do not hold: not publishing",
+                         metadata={"breaks": dg.MetadataValue.json(breaks[:50])})
     path = publish(settings)
     return dg.MaterializeResult(metadata={
         "path": dg.MetadataValue.path(str(path)),

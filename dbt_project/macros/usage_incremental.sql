@@ -1,0 +1,24 @@
+{# The incremental usage marts (models/marts/usage/) rebuild only the days changed since their
+   last build. Each row carries the watermark (the newest change it reflects); the days to rebuild
+   are those with a change newer than the oldest watermark among the usage marts. #}
+
+{% macro usage_marts() -%}
+    {{ return(['fct_usage_events', 'fct_usage_hourly', 'fct_usage_daily', 'usage_by_department_daily',
+               'usage_by_project_daily', 'usage_by_api_key_daily', 'usage_by_model_daily']) }}
+{%- endmacro %}
+
+{% macro usage_watermark() -%}
+    (select max(changed_at) from {{ ref('int_usage_changed_dates') }})
+{%- endmacro %}
+
+{% macro delete_affected_usage_dates() -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }} where usage_date in (select usage_date from {{ ref('int_usage_affected_dates') }})
+    {%- else -%}
+        select 1
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro affected_usage_dates_filter() -%}
+    usage_date in (select usage_date from {{ ref('int_usage_affected_dates') }})
+{%- endmacro %}

@@ -1,0 +1,85 @@
+-- Every (usage_date, changed_at) pair: a day whose effective usage may have changed when
+-- ingestion loaded something at changed_at. The incremental usage marts rebuild exactly the days
+-- changed since their last build (int_usage_affected_dates). Sources of change:
+--   new or released usage rows, on the days ingestion recorded for them (ops.touched_dates);
+--   corrections, on their original's day, which may differ from their own;
+--   a new version of a project, organization or usage unit, over the days it now governs;
+--   a new, changed or deleted price row, over the days of every window it ever had.
+with touched as (
+    select day as usage_date, recorded_at as changed_at, batch_id
+    from {{ source('ops', 'touched_dates') }}
+    where table_name = 'usage_events'
+),
+
+events as (
+    select event_id, occurred_at, correction_of, batch_id
+    from {{ ref('stg_oltp__usage_events') }}
+),
+
+days as (
+    select distinct occurred_at::date as usage_date from events
+),
+
+bounds as (
+    select min(usage_date) as first_day, max(usage_date) as last_day from days
+),
+
+corrections_of_other_days as (
+    select o.occurred_at::date as usage_date, t.changed_at
+    from events as c
+    inner join events as o on o.event_id = c.correction_of
+    inner join touched as t on t.batch_id = c.batch_id and t.usage_date = c.occurred_at::date
+),
+
+dimension_versions as (
+    {% for dim in ['projects', 'organizations', 'usage_units'] %}
+    select
+        case when version_number = 1 then b.first_day else valid_from::date end as from_day,
+        coalesce(valid_to::date, b.last_day) as to_day,
+        first_loaded_at as changed_at
+    from {{ ref('int_' ~ dim ~ '_versioned') }}, bounds as b
+    {{ "union all" if not loop.last }}
+    {% endfor %}
+),
+
+price_changes as (
+    -- when a price row changes (or is deleted), every window it ever had may rate differently
+    select
+        v.effective_from::date as from_day,
+        coalesce(v.effective_to::date, b.last_day) as to_day,
+        greatest(c.changed_at, v.first_loaded_at) as changed_at
+    from {{ ref('int_prices_versioned') }} as v
+    inner join (
+        select price_id, first_loaded_at as changed_at from {{ ref('int_prices_versioned') }}
+        union all
+        select price_id, deleted_loaded_at from {{ ref('int_prices_versioned') }} where deleted_at is not null
+    ) as c using (price_id),
+    bounds as b
+),
+
+ranges as (
+    select * from dimension_versions
+    union all
+    select * from price_changes
+),
+
+expanded as (
+    select d.usage_date, r.changed_at
+    from ranges as r
+    inner join days as d on d.usage_date between r.from_day and r.to_day
+),
+
+final as (
+    select usage_date, max(changed_at) as changed_at
+    from (
+        select usage_date, changed_at from touched
+        union all
+        select * from corrections_of_other_days
+        union all
+        select * from expanded
+    )
+    where usage_date is not null
+    group by usage_date
+)
+
+select * from final
