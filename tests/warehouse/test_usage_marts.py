@@ -1,0 +1,118 @@
+"""Usage marts on the hand-built scenario of conftest.py: every number below is worked by hand."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date
+from decimal import Decimal as D
+
+import duckdb
+
+from tests.warehouse.conftest import dbt
+
+
+def rows(scenario, table, stage="incremental"):
+    return scenario[stage][table]
+
+
+def fact(scenario, stage="incremental"):
+    con = duckdb.connect(str(scenario["settings"].build_db), read_only=True)
+    con.execute("set TimeZone = 'UTC'")
+    got = {r[0]: r[1:] for r in con.execute(
+        "select event_id, usage_date, department_id, quantity, unit_price, rated_amount, currency, is_rated, plan_id "
+        "from marts.fct_usage_events").fetchall()}
+    con.close()
+    return got
+
+
+def test_effective_usage_is_attributed_and_rated_by_hand(scenario):
+    nov = lambda d: date(2026, 11, d)  # noqa: E731
+    assert fact(scenario) == {
+        # event: usage_date, department, quantity, unit_price, rated_amount, currency, is_rated, plan
+        "e1": (nov(9), "d_a", D("1.5"), D("2"), D("3.0"), "USD", True, "plan_a"),  # 1.5 x 2.00
+        "e2": (nov(9), "d_a", D("1000"), D("0.000003"), D("0.003"), "USD", True, "plan_a"),  # model-specific price wins
+        "e3": (nov(9), "d_a", D("1000"), D("0.000001"), D("0.001"), "USD", True, "plan_a"),  # m_small: the generic price
+        "e4": (nov(9), "d_a", D("2"), None, None, None, False, "plan_a"),  # gpu_hour.b200 has no price: unrated, kept
+        "e5": (nov(9), "d2", D("1"), D("3"), D("3"), "EUR", True, "plan_eu"),  # the conflicting copy (7) is excluded
+        "e6": (nov(10), "d_a", D("1"), D("2"), D("2"), "USD", True, "plan_a"),  # 11:59:59, before the move
+        "e7": (nov(10), "d_b", D("1"), D("2"), D("2"), "USD", True, "plan_a"),  # 12:00:00, the move's updated_at
+        "e8": (nov(12), "d_b", D("1"), D("2.5"), D("2.5"), "USD", True, "plan_a"),  # the new price from Nov 12
+        "e9": (nov(9), "d_a", D("2"), D("2"), D("4"), "USD", True, "plan_a"),  # corrected to 3 then 2: seq 60 wins
+        "e11": (nov(15), "d_b", D("1"), D("1.8"), D("1.8"), "USD", True, "plan_b"),  # o1 on plan_b from Nov 15 00:00
+        "e12": (nov(14), "d_b", D("1"), D("2.5"), D("2.5"), "USD", True, "plan_a"),  # a second before: plan_a
+        "e13": (nov(9), "d_a", D("1"), D("2"), D("2"), "USD", True, "plan_a"),  # a late event for Nov 9
+        "e20": (nov(9), "d_a", D("0.5"), D("2"), D("1"), "USD", True, "plan_a"),  # its early correction applied
+    }  # e10 was voided; c20, c9a, c9b, c10 are corrections, never events of their own
+
+
+def test_a_department_move_splits_the_day_exactly_at_updated_at(scenario):
+    got = [r for r in rows(scenario, "usage_by_department_daily") if r[0] == date(2026, 11, 10)]
+    # (usage_date, organization, department, product, unit, currency, quantity, rated_amount, events, unrated)
+    assert got == [
+        (date(2026, 11, 10), "o1", "d_a", "gpuaas", "gpu_hour.h100", "USD", D("1"), D("2"), 1, 0),
+        (date(2026, 11, 10), "o1", "d_b", "gpuaas", "gpu_hour.h100", "USD", D("1"), D("2"), 1, 0),
+    ]
+
+
+def test_a_late_event_and_corrections_reach_a_past_day(scenario):
+    def nov9_h100(stage):
+        return [r[6:9] for r in rows(scenario, "usage_by_department_daily", stage)
+                if r[0] == date(2026, 11, 9) and r[2] == "d_a" and r[4] == "gpu_hour.h100"]
+    # after batch 1: e1 1.5 + e9 1 + e10 4 = 6.5 GPU-hours, 3 + 2 + 8 = 13.00, 3 events (c20 waits)
+    assert nov9_h100("after_first") == [(D("6.5"), D("13"), 3)]
+    # after batch 2: e1 1.5 + e9 2 + e20 0.5 + e13 1 = 5.0; 3 + 4 + 1 + 2 = 10.00; 4 events (e10 voided)
+    assert nov9_h100("incremental") == [(D("5.0"), D("10"), 4)]
+
+
+def test_rollups_by_model_keep_unrated_usage_and_currencies_apart(scenario):
+    got = {(r[0], r[1], r[3], r[4]): r[5:] for r in rows(scenario, "usage_by_model_daily")}
+    nov9 = date(2026, 11, 9)
+    assert got[(nov9, "m_big", "input_token", "USD")] == (D("1000"), D("0.003"), 1, 0)
+    assert got[(nov9, "m_small", "input_token", "USD")] == (D("1000"), D("0.001"), 1, 0)
+    assert got[(nov9, None, "gpu_hour.b200", None)] == (D("2"), None, 1, 1)
+    assert got[(nov9, None, "gpu_hour.h100", "EUR")] == (D("1"), D("3"), 1, 0)
+    # USD h100 on Nov 9: e1 3 + e9 4 + e13 2 + e20 1 = 10.00 over 5.0 hours
+    assert got[(nov9, None, "gpu_hour.h100", "USD")] == (D("5.0"), D("10"), 4, 0)
+
+
+def test_a_redelivered_event_counts_once_and_a_conflicting_copy_is_quarantined(scenario):
+    con = duckdb.connect(str(scenario["settings"].build_db), read_only=True)
+    assert con.execute("select count(*) from ops.duplicate_rows").fetchone() == (1,)
+    assert con.execute("select raw_record::json->>'event_id', reason from ops.quarantine").fetchall() == [
+        ("e5", "duplicate_conflict")]
+    con.close()
+
+
+def test_a_correction_before_its_original_waits_then_applies(scenario):
+    first = {r[0] for r in scenario["after_first"]["fct_usage_events"]}
+    assert "e20" not in first and "c20" not in first
+    assert ("e20" in {r[0] for r in scenario["incremental"]["fct_usage_events"]})
+
+
+def test_incremental_equals_a_full_rebuild_from_the_lake_and_a_rerun_changes_nothing(scenario):
+    assert scenario["incremental"].keys() == scenario["rebuilt"].keys()
+    for table in scenario["rebuilt"]:
+        assert scenario["incremental"][table] == scenario["rebuilt"][table], table
+    assert scenario["rerun"] == scenario["incremental"]
+
+
+def test_money_and_quantities_are_decimal_in_every_usage_mart(scenario):
+    con = duckdb.connect(str(scenario["settings"].build_db), read_only=True)
+    types = con.execute("""select table_name, column_name, data_type from duckdb_columns()
+                           where schema_name = 'marts' and column_name in ('quantity', 'rated_amount', 'unit_price')
+                           """).fetchall()
+    con.close()
+    assert len(types) >= 15
+    assert all(t.startswith("DECIMAL") for _, _, t in types), types
+
+
+def test_the_rollup_test_catches_a_rollup_off_by_the_last_decimal(scenario, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(scenario["settings"].data_dir, data)
+    con = duckdb.connect(str(data / "warehouse" / "build" / "analytics.duckdb"))
+    con.execute("update marts.usage_by_model_daily set quantity = quantity + 0.000000001 "
+                "where model_id = 'm_big'")
+    con.close()
+    result = dbt(data, "test", "--select", "usage_by_model_daily")
+    assert result.returncode != 0
+    assert "usage_rollup_matches_events_usage_by_model_daily" in result.stdout
