@@ -75,3 +75,31 @@ def rehash(batch_dir: Path, file_name: str) -> None:
                 f["sha256"] = digest
 
     edit_manifest(batch_dir, fix)
+
+
+def effective_totals_from_lake(lake_dir: Path) -> dict:
+    """An independent path to the truth, in plain polars over the lake: duplicates never reach it,
+    the latest correction by outbox_seq wins, quantity 0 voids, the original keeps its occurred_at.
+    {(usage_date, organization_id, usage_unit): (quantity, event_count)}"""
+    import polars as pl
+    from decimal import Decimal
+
+    events = pl.read_parquet(str(lake_dir / "usage_events" / "*" / "*.parquet"), hive_partitioning=False)
+    originals = events.filter(pl.col("correction_of").is_null())
+    latest = (events.filter(pl.col("correction_of").is_not_null()).sort("outbox_seq")
+              .group_by("correction_of").last().select(pl.col("correction_of").alias("event_id"),
+                                                        pl.col("quantity").alias("corrected")))
+    effective = (originals.join(latest, on="event_id", how="left")
+                 .with_columns(pl.coalesce("corrected", "quantity").alias("q"))
+                 .filter(pl.col("q") != 0)
+                 .with_columns(pl.col("occurred_at").dt.convert_time_zone("UTC").dt.date().cast(pl.String).alias("d")))
+    return {(r["d"], r["organization_id"], r["usage_unit"]): (Decimal(str(r["q"])), r["n"]) for r in
+            effective.group_by("d", "organization_id", "usage_unit").agg(pl.col("q").sum(), pl.len().alias("n")).to_dicts()}
+
+
+def expected_totals(exports: Path) -> dict:
+    from decimal import Decimal
+
+    truth = json.loads((exports / "expected_totals.json").read_text())["totals"]
+    return {(t["usage_date"], t["organization_id"], t["usage_unit"]): (Decimal(t["quantity"]), t["event_count"])
+            for t in truth}

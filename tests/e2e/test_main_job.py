@@ -7,12 +7,12 @@ import json
 from decimal import Decimal
 
 import duckdb
-import polars as pl
 import pytest
 
 from models import REASON_ORDER
 from pipelines.lib.config import SAMPLE_EXPORTS
 from tests.e2e.conftest import run_pipeline
+from tests.helpers import effective_totals_from_lake, expected_totals
 
 pytestmark = pytest.mark.e2e
 
@@ -62,23 +62,19 @@ def test_nothing_lost_every_input_row_is_accounted_for(built):
 
 
 def test_loaded_usage_matches_the_generators_truth(built):
-    """An independent path: effective usage recomputed here in polars from the lake (duplicates
-    excluded, latest correction by outbox_seq wins, quantity 0 voids, the original keeps its
-    occurred_at) equals the totals the generator wrote."""
-    events = pl.read_parquet(str(built.lake_dir / "usage_events" / "*" / "*.parquet"), hive_partitioning=False)
-    originals = events.filter(pl.col("correction_of").is_null())
-    latest = (events.filter(pl.col("correction_of").is_not_null()).sort("outbox_seq")
-              .group_by("correction_of").last().select(pl.col("correction_of").alias("event_id"),
-                                                        pl.col("quantity").alias("corrected")))
-    effective = (originals.join(latest, on="event_id", how="left")
-                 .with_columns(pl.coalesce("corrected", "quantity").alias("q"))
-                 .filter(pl.col("q") != 0)
-                 .with_columns(pl.col("occurred_at").dt.convert_time_zone("UTC").dt.date().cast(pl.String).alias("d")))
-    got = {(r["d"], r["organization_id"], r["usage_unit"]): (Decimal(str(r["q"])), r["n"]) for r in
-           effective.group_by("d", "organization_id", "usage_unit").agg(pl.col("q").sum(), pl.len().alias("n")).to_dicts()}
+    """The lake, read by an independent polars path, holds exactly the generator's true usage."""
+    assert effective_totals_from_lake(built.lake_dir) == expected_totals(SAMPLE_EXPORTS)
+
+
+def test_the_usage_marts_match_the_generators_truth(built):
+    """Quantities, event counts and rated amounts per day, organization and unit, to the last decimal."""
+    con = published(built)
+    got = {(str(d), o, u): (q, n, r) for d, o, u, q, n, r in con.execute(
+        "select usage_date, organization_id, usage_unit, sum(quantity), sum(event_count), "
+        "coalesce(sum(rated_amount), 0) from marts.usage_by_department_daily group by all").fetchall()}
     truth = json.loads((SAMPLE_EXPORTS / "expected_totals.json").read_text())["totals"]
-    want = {(t["usage_date"], t["organization_id"], t["usage_unit"]): (Decimal(t["quantity"]), t["event_count"])
-            for t in truth}
+    want = {(t["usage_date"], t["organization_id"], t["usage_unit"]):
+            (Decimal(t["quantity"]), t["event_count"], Decimal(t["rated_amount"])) for t in truth}
     assert got == want
 
 
