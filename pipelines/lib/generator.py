@@ -369,7 +369,8 @@ def generate(out: Path, sc: Scenario = Scenario()) -> dict:
             bw.write(table, [_text_frame(table, w.snapshot(table))], encoding())
         if n == 1 or day == 3:
             bw.write("credentials", [_text_frame("credentials", _credentials(exported_at))], encoding())
-            rt, inv = _runtime(exported_at)
+            # provider "lambda" is listed in the first batch only: it keeps that listing
+            rt, inv = _runtime(exported_at, list_lambda=(n == 1))
             bw.write("runtime_instances", [_text_frame("runtime_instances", rt)], encoding())
             bw.write("provider_inventory", [_text_frame("provider_inventory", inv)], encoding())
 
@@ -447,6 +448,8 @@ def generate(out: Path, sc: Scenario = Scenario()) -> dict:
         bw.write("usage_events", chunks, usage_enc, raw_lines if usage_enc[0] != "parquet" else [])
 
         ledger_rows, ledger_no = _ledger(w, day, ledger_no, exported_at) if not corrupt else ([], ledger_no)
+        if sc.faults and day == 1:
+            ledger_rows, ledger_no = _ledger_breaks(ledger_rows, ledger_no, w)
         bw.write("ledger_entries", [_text_frame("ledger_entries", ledger_rows)], encoding())
         # the corrupt batch is never loaded: its audit rows must not advance the real chain
         audit = _audit(dict(audit_state) if corrupt else audit_state, day, 20)
@@ -517,7 +520,7 @@ def _credentials(as_of: datetime) -> list[dict]:
     ]
 
 
-def _runtime(as_of: datetime) -> tuple[list[dict], list[dict]]:
+def _runtime(as_of: datetime, list_lambda: bool) -> tuple[list[dict], list[dict]]:
     t = ts(as_of - timedelta(days=3))
     rt = lambda rid, state, res, gpu, prod="gpuaas": dict(  # noqa: E731
         runtime_id=rid, project_id="prj_001_01", product=prod, provider="coreweave", provider_resource_id=res,
@@ -530,6 +533,9 @@ def _runtime(as_of: datetime) -> tuple[list[dict], list[dict]]:
                 rt("rt_gone", "terminated", "cw-5", "h100"), rt("rt_prov", "provisioning", None, None)]
     listing = [inv("cw-1", "running", "h100"), inv("cw-3", "running", "a100"), inv("cw-4", "running", "h100"),
                inv("cw-9", "running", "h100")]
+    runtimes.append(dict(rt("rt_lambda", "running", "lm-1", "a100"), provider="lambda"))
+    if list_lambda:
+        listing.append(dict(inv("lm-1", "running", "a100"), provider="lambda"))
     return runtimes, listing
 
 
@@ -558,6 +564,32 @@ def _ledger(w: World, day: int, next_no: int, exported_at: datetime) -> tuple[li
                          amount=str(half_even_cents(amount)), currency="USD", entry_type="usage_charge",
                          posted_at=ts(exported_at - timedelta(minutes=1)), reverses_entry_id=None))
     return rows, next_no
+
+
+def _ledger_breaks(rows: list[dict], next_no: int, w: World) -> tuple[list[dict], int]:
+    """One case of every reconciliation status and the entries finance reviews apart."""
+    def entry(**kw):
+        nonlocal next_no
+        next_no += 1
+        return dict(rows[0], entry_id=f"led_{next_no:07d}", reverses_entry_id=None, **kw)
+
+    first, second, third = rows[0], rows[1], rows[2]
+    dup = entry(**{k: first[k] for k in ("quantity", "amount")})  # duplicate_ledger_entry
+    redo = dict(second, entry_id=f"led_{next_no + 1:07d}")  # billed twice, then the repeat reversed:
+    next_no += 1
+    reversal = entry(**{k: second[k] for k in ("organization_id", "project_id", "usage_unit", "model_id",
+                                                 "charge_date")}, quantity=f"-{second['quantity']}",
+                     amount=f"-{second['amount']}", entry_type="credit")
+    reversal["reverses_entry_id"] = redo["entry_id"]  # ... so the key still matches
+    third = dict(third, amount=str(Decimal(third["amount"]) + Decimal("0.05")))  # amount_mismatch
+    stray = entry(project_id=first["project_id"], usage_unit="app_runtime_hour", model_id="llama-3.1-8b",
+                  quantity="1.000000", amount="0.05")  # ledger_without_usage: no such usage exists
+    others = [entry(entry_type="credit", usage_unit=None, model_id=None, project_id=None, quantity=None,
+                    amount="-25.00"),  # a promotional credit reversing nothing
+              entry(entry_type="refund", usage_unit=None, model_id=None, quantity=None, amount="-3.10"),
+              entry(entry_type="adjustment", usage_unit=None, model_id=None, quantity=None, amount="1.25")]
+    # the fourth line (rows[3]) is never posted: missing_in_ledger
+    return [first, dup, second, redo, reversal, third, *rows[4:], stray, *others], next_no
 
 
 def audit_row_hash(r: dict) -> str:

@@ -121,3 +121,16 @@ def test_a_second_run_changes_nothing(built):
     result = run_pipeline(built.data_dir)
     assert result.returncode == 0, result.stderr[-3000:]
     assert _fingerprint(built) == before
+
+
+def test_the_sample_shows_every_reconciliation_status_and_drift_class(built):
+    con = published(built)
+    statuses = {s for (s,) in con.execute("select distinct status from marts.rpt_usage_ledger_reconciliation").fetchall()}
+    assert statuses == {"matched", "amount_mismatch", "quantity_mismatch", "missing_in_ledger", "ledger_without_usage",
+                        "duplicate_ledger_entry", "unrated_usage"}
+    drift = {d for (d,) in con.execute("select distinct drift_class from marts.rpt_runtime_reconciliation").fetchall()}
+    assert drift == {"in_sync", "orphan_at_provider", "missing_at_provider", "state_mismatch", "attribute_mismatch"}
+    newest = con.execute("select max(batch_id) from ops.ingested_batches where status = 'loaded'").fetchone()[0]
+    finance = built.reports_dir / newest / "finance"
+    assert (finance / "reconciliation.xlsx").exists() and (finance / "finance_reconciliation.evidence.json").exists()
+    assert con.execute("select count(*) from ops.report_manifests").fetchone()[0] >= 1

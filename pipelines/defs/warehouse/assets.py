@@ -57,7 +57,7 @@ def dbt_docs(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: 
 
 @dg.asset(
     group_name="warehouse",
-    deps=[dg.AssetKey(["ops", "ingested_files"]), warehouse_dbt_models, dbt_docs],
+    deps=[dg.AssetKey(["ops", "ingested_files"]), warehouse_dbt_models, dbt_docs, "finance_reconciliation_report"],
     kinds={"duckdb"},
     owners=["team:data-platform"],
     description=(

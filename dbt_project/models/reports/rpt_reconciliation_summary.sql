@@ -1,0 +1,24 @@
+-- Control totals per organization and currency for the finance sign-off: usage, rated and
+-- ledger amounts, their difference, and the number of keys in each reconciliation status.
+with reconciliation as (
+    select * from {{ ref('rpt_usage_ledger_reconciliation') }}
+),
+
+final as (
+    select
+        organization_id,
+        currency,
+        sum(usage_quantity) as usage_quantity,
+        sum(rated_amount) as rated_amount,
+        sum(ledger_amount) as ledger_amount,
+        coalesce(sum(ledger_amount), 0) - coalesce(sum(rated_amount), 0) as amount_diff,
+        count(*) as keys,
+        {% for status in ['matched', 'amount_mismatch', 'quantity_mismatch', 'missing_in_ledger',
+                          'ledger_without_usage', 'duplicate_ledger_entry', 'unrated_usage'] -%}
+        count(*) filter (where status = '{{ status }}') as {{ status }}{{ "," if not loop.last }}
+        {% endfor %}
+    from reconciliation
+    group by all
+)
+
+select * from final

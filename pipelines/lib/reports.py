@@ -1,0 +1,128 @@
+"""Report files people open, and the evidence that proves them unchanged later.
+
+Every report goes to reports/<newest batch_id>/ under the data directory and is reproducible: its
+"as of" is the newest exported_at loaded, never the wall clock, so the same inputs give the same
+bytes (and the same evidence hash).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from datetime import datetime
+from pathlib import Path
+
+import polars as pl
+import yaml
+
+from pipelines.lib.config import PROJECT_ROOT, Settings
+
+CONFIG_DIR = PROJECT_ROOT / "pipelines" / "config"
+
+OPS_REPORTS_DDL = """
+create table if not exists ops.report_manifests (
+    report varchar, batch_id varchar, manifest_path varchar, manifest_sha256 varchar,
+    file_count integer, recorded_at timestamptz, primary key (report, batch_id))
+"""
+
+
+def load_config(name: str) -> dict:
+    return yaml.safe_load((CONFIG_DIR / name).read_text()) or {}
+
+
+def newest_batch(con) -> tuple[str, datetime] | tuple[None, None]:
+    row = con.execute("select batch_id, exported_at from ops.ingested_batches where status = 'loaded' "
+                      "order by exported_at desc, batch_id desc limit 1").fetchone()
+    return (row[0], row[1]) if row else (None, None)
+
+
+def report_dir(settings: Settings, batch_id: str) -> Path:
+    return settings.reports_dir / batch_id
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def atomic_write(path: Path, write) -> Path:
+    """write(tmp_path) then rename: a reader never opens half a report."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    write(tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def write_csv(frame: pl.DataFrame, path: Path) -> Path:
+    # Decimals are written as exact text: a CSV never carries a binary float of money.
+    return atomic_write(path, lambda p: frame.write_csv(p))
+
+
+def write_workbook(path: Path, sheets: dict[str, pl.DataFrame], as_of: datetime, title: str) -> Path:
+    """An Excel workbook, one sheet per frame, with fixed document properties so the same data gives
+    the same bytes."""
+    import xlsxwriter
+
+    def write(tmp: Path) -> None:
+        wb = xlsxwriter.Workbook(str(tmp), {"remove_timezone": True})
+        wb.set_properties({"title": title, "created": as_of.replace(tzinfo=None), "author": "platform-warehouse"})
+        for name, frame in sheets.items():
+            frame.write_excel(workbook=wb, worksheet=name, autofit=True, float_precision=9,
+                              table_style="Table Style Light 9")
+        wb.close()
+
+    return atomic_write(path, write)
+
+
+def write_evidence(con, directory: Path, report: str, files: list[Path], batch_id: str, as_of: datetime) -> Path:
+    """evidence_manifest.json: the input batches and the sha256 of every file written. Its own hash
+    goes to ops.report_manifests, so a signed-off report can be proven unchanged later."""
+    batches = con.execute(
+        "select batch_id, manifest_sha256, exported_at from ops.ingested_batches where status = 'loaded' "
+        "and exported_at <= ? order by batch_id", [as_of]).fetchall()
+    doc = {
+        "report": report,
+        "as_of": as_of.isoformat(),
+        "newest_batch_id": batch_id,
+        "input_batches": [{"batch_id": b, "manifest_sha256": h, "exported_at": e.isoformat()} for b, h, e in batches],
+        "files": [{"path": f.name, "sha256": sha256_file(f), "bytes": f.stat().st_size} for f in sorted(files)],
+    }
+    path = directory / f"{report}.evidence.json"
+    atomic_write(path, lambda p: p.write_text(json.dumps(doc, indent=2) + "\n"))
+    con.execute(OPS_REPORTS_DDL)
+    con.execute("insert or replace into ops.report_manifests values (?, ?, ?, ?, ?, now())",
+                [report, batch_id, str(path), sha256_file(path), len(files)])
+    return path
+
+
+def finance_report(con, settings: Settings) -> dict:
+    """The finance reconciliation pack: workbook, CSVs and evidence manifest."""
+    batch_id, as_of = newest_batch(con)
+    if batch_id is None:
+        return {}
+    directory = report_dir(settings, batch_id) / "finance"
+    summary = con.execute("select * from marts.rpt_reconciliation_summary "
+                          "order by organization_id, currency nulls last").pl()
+    reconciliation = con.execute("select * from marts.rpt_usage_ledger_reconciliation order by all").pl()
+    breaks = reconciliation.filter(pl.col("status") != "matched")
+    non_usage = con.execute("select * from marts.rpt_ledger_non_usage_entries order by entry_id").pl()
+    drift = con.execute("select * from marts.rpt_runtime_reconciliation order by all").pl()
+    drift_breaks = drift.filter(pl.col("drift_class") != "in_sync")
+    files = [
+        write_workbook(directory / "reconciliation.xlsx",
+                       {"Summary": summary, "Breaks": breaks, "Non-usage entries": non_usage,
+                        "Runtime drift": drift_breaks}, as_of, f"Usage and ledger reconciliation as of {as_of}"),
+        write_csv(summary, directory / "reconciliation_summary.csv"),
+        write_csv(reconciliation, directory / "usage_ledger_reconciliation.csv"),
+        write_csv(breaks, directory / "usage_ledger_breaks.csv"),
+        write_csv(non_usage, directory / "ledger_non_usage_entries.csv"),
+        write_csv(drift, directory / "runtime_reconciliation.csv"),
+    ]
+    manifest = write_evidence(con, directory, "finance_reconciliation", files, batch_id, as_of)
+    return {"directory": directory, "files": files, "manifest": manifest, "batch_id": batch_id,
+            "breaks": breaks.height, "drift": drift_breaks.height}
