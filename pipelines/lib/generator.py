@@ -629,8 +629,10 @@ def _status(day: int, rng) -> list[dict]:
                 status = "down"
             elif rng.random() < 0.02:
                 status = "degraded"
+            latency = 20 + rng.randrange(0, 120) if rng.random() > 0.005 else 900 + rng.randrange(0, 500)
+            dlq = (0 if rng.random() > 0.02 else rng.randrange(1, 40)) if check == "dlq" else None
             rows.append(dict(component=comp, check_name=check, observed_at=ts(t), status=status,
-                             latency_ms=f"{20 + rng.randrange(0, 300)}.5", dlq_depth=str(rng.randrange(0, 3)) if check == "dlq" else None,
+                             latency_ms=f"{latency}.5", dlq_depth=None if dlq is None else str(dlq),
                              outbox_lag_seconds=None, detail=None))
     return rows
 

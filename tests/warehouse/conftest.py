@@ -15,6 +15,7 @@ import pytest
 from pipelines.lib.config import Settings
 from pipelines.lib.duck import connect
 from pipelines.lib.ingest import ingest_all
+from pipelines.lib.ops_config import write_config_tables
 from tests.helpers import write_batch
 
 DBT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
@@ -39,8 +40,10 @@ def build(data_dir: Path, *extra: str) -> None:
 
 
 def ingest(settings: Settings) -> None:
+    """What the main job does before dbt: ingest, and write the operations configuration."""
     con = connect(settings.build_db, settings)
     ingest_all(con, settings)
+    write_config_tables(con)
     con.close()
 
 

@@ -1,6 +1,7 @@
 import dagster as dg
 
 from pipelines.defs.ingest.resources import WarehouseResource
+from pipelines.lib.ops_report import ops_report
 from pipelines.lib.reports import finance_report
 
 FINANCE_MARTS = ["rpt_usage_ledger_reconciliation", "rpt_reconciliation_summary", "rpt_ledger_non_usage_entries",
@@ -33,5 +34,36 @@ def finance_reconciliation_report(context: dg.AssetExecutionContext, warehouse: 
         "evidence_manifest": dg.MetadataValue.path(str(out["manifest"])),
         "usage_ledger_breaks": out["breaks"],
         "runtime_drift": out["drift"],
+        "as_of_batch_id": out["batch_id"],
+    })
+
+
+OPS_MARTS = ["rpt_slo_status", "fct_sli_daily", "fct_slo_budget_daily", "rpt_source_freshness",
+             "rpt_credential_rotation", "rpt_audit_chain", "fct_audit_events"]
+
+
+@dg.asset(
+    group_name="reports",
+    deps=[dg.AssetKey(["marts", name]) for name in OPS_MARTS],
+    kinds={"html", "plotly"},
+    owners=["team:sre", "team:security"],
+    pool="warehouse_writer",
+    description=(
+        "The page ops reads, reports/<newest batch_id>/ops/ops_status.html: per component the SLI and error "
+        "budget over time, burn rates and alert; source freshness, credential rotation and audit integrity."
+    ),
+)
+def ops_status_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    con = warehouse.connect()
+    try:
+        out = ops_report(con, warehouse.settings())
+    finally:
+        con.close()
+    if not out:
+        return dg.MaterializeResult(metadata={"skipped": "no batch loaded yet"})
+    return dg.MaterializeResult(metadata={
+        "page": dg.MetadataValue.path(str(out["page"])),
+        "evidence_manifest": dg.MetadataValue.path(str(out["manifest"])),
+        "components": out["components"], "slo_alerts": out["alerts"], "audit_verified": out["audit_verified"],
         "as_of_batch_id": out["batch_id"],
     })

@@ -8,6 +8,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 from pipelines.defs.ingest.resources import WarehouseResource
 from pipelines.defs.warehouse.project import dbt_project
 from pipelines.lib.ingest import control_total_breaks
+from pipelines.lib.ops_config import write_config_tables
 from pipelines.lib.publish import publish
 
 
@@ -19,10 +20,30 @@ class WarehouseTranslator(DagsterDbtTranslator):
         spec = super().get_asset_spec(manifest, unique_id, project)
         node = manifest["sources"].get(unique_id) or manifest["nodes"].get(unique_id) or {}
         if node.get("resource_type") == "source":
-            prefix = "lake" if node["source_name"] == "raw" else node["source_name"]
+            prefix = "lake" if node["source_name"] == "raw" else node["source_name"]  # ops, config
             return spec.replace_attributes(key=dg.AssetKey([prefix, node["name"]]))
         group = "reports" if node.get("name", "").startswith("rpt_") else "warehouse"
         return spec.replace_attributes(group_name=group, owners=["team:analytics-engineering"])
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(["config", "slo_definitions"], group_name="warehouse", kinds={"yaml", "duckdb"},
+                     owners=["team:sre"], description="SLOs of pipelines/config/slos.yml (OpenSLO-shaped), as a table."),
+        dg.AssetSpec(["config", "freshness_thresholds"], group_name="warehouse", kinds={"yaml", "duckdb"},
+                     owners=["team:sre"], description="Freshness limits of pipelines/config/freshness.yml, per table."),
+    ],
+    pool="warehouse_writer",
+)
+def ops_configuration(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    """Operations configuration into the build warehouse, where dbt reads it."""
+    con = warehouse.connect()
+    try:
+        counts = write_config_tables(con)
+    finally:
+        con.close()
+    for name, rows in counts.items():
+        yield dg.MaterializeResult(asset_key=["config", name], metadata={"row_count": rows})
 
 
 translator = WarehouseTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
@@ -57,7 +78,8 @@ def dbt_docs(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: 
 
 @dg.asset(
     group_name="warehouse",
-    deps=[dg.AssetKey(["ops", "ingested_files"]), warehouse_dbt_models, dbt_docs, "finance_reconciliation_report"],
+    deps=[dg.AssetKey(["ops", "ingested_files"]), warehouse_dbt_models, dbt_docs, "finance_reconciliation_report",
+          "ops_status_report"],
     kinds={"duckdb"},
     owners=["team:data-platform"],
     description=(

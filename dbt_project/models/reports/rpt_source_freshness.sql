@@ -1,0 +1,57 @@
+-- Freshness of every export table, reproducibly: lag is the newest exported_at loaded minus the
+-- table's newest record time, never the wall clock. Thresholds: pipelines/config/freshness.yml.
+{% set record_time = {
+    'usage_events': 'occurred_at', 'audit_events': 'occurred_at', 'status_events': 'observed_at',
+    'ledger_entries': 'posted_at', 'provider_inventory': 'observed_at'} %}
+{% set tables = ['organizations', 'departments', 'projects', 'api_keys', 'models', 'usage_units', 'prices',
+                 'credentials', 'runtime_instances', 'provider_inventory', 'usage_events', 'ledger_entries',
+                 'audit_events', 'status_events'] %}
+with batches as (
+    select batch_id, exported_at, loaded_at
+    from {{ source('ops', 'ingested_batches') }}
+    where status = 'loaded'
+),
+
+as_of as (
+    select max(exported_at) as as_of from batches
+),
+
+loads as (
+    select
+        f.table_name,
+        arg_max(f.batch_id, b.exported_at) as last_batch_id,
+        max(b.loaded_at) as last_loaded_at
+    from {{ source('ops', 'ingested_files') }} as f
+    inner join batches as b using (batch_id)
+    group by all
+),
+
+newest_records as (
+    {% for t in tables -%}
+    select '{{ t }}' as table_name, max({{ record_time.get(t, 'updated_at') }}) as newest_record_at
+    from {{ ref('stg_oltp__' ~ t) }}
+    {{ "union all" if not loop.last }}
+    {% endfor %}
+),
+
+final as (
+    select
+        t.table_name,
+        l.last_batch_id,
+        l.last_loaded_at,
+        r.newest_record_at,
+        epoch(a.as_of - r.newest_record_at)::bigint as lag_seconds,
+        t.max_lag_seconds,
+        case
+            when l.last_batch_id is null or r.newest_record_at is null then 'missing'
+            when epoch(a.as_of - r.newest_record_at) > t.max_lag_seconds then 'stale'
+            else 'fresh'
+        end as status,
+        a.as_of
+    from {{ source('config', 'freshness_thresholds') }} as t
+    cross join as_of as a
+    left join loads as l using (table_name)
+    left join newest_records as r using (table_name)
+)
+
+select * from final
