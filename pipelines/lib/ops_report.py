@@ -52,12 +52,14 @@ def render_ops_page(con) -> tuple[str, dict]:
                          "where chain_status <> 'valid' order by seq").pl()
     parts = []
     for component in sorted(status["component"].unique()):
-        fig = component_figure(component, sli.filter(pl.col("component") == component),
-                               budget.filter(pl.col("component") == component))
-        div_id = "sli-" + component.replace(".", "-")
+        own_sli = sli.filter(pl.col("component") == component)
         rows = status.filter(pl.col("component") == component).drop("component")
-        parts.append(f'<section class="component"><h3>{escape(component)}</h3>'
-                     + fig.to_html(full_html=False, include_plotlyjs=False, div_id=div_id)
+        if own_sli.height:
+            fig = component_figure(component, own_sli, budget.filter(pl.col("component") == component))
+            chart = fig.to_html(full_html=False, include_plotlyjs=False, div_id="sli-" + component.replace(".", "-"))
+        else:  # an SLO configured for a component the feed has not shown yet
+            chart = "<p>No probes of this component in the feed yet.</p>"
+        parts.append(f'<section class="component"><h3>{escape(component)}</h3>{chart}'
                      + html_table(rows, {"alert": {"page", "ticket"}}) + "</section>")
     verified = bool(chain["verified"][0]) if chain.height else True
     html = f"""<!doctype html>

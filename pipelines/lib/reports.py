@@ -27,8 +27,13 @@ create table if not exists ops.report_manifests (
 """
 
 
+def config_dir() -> Path:
+    """pipelines/config, or ANALYTICS_CONFIG_DIR: thresholds and SLOs are data, not code."""
+    return Path(os.environ.get("ANALYTICS_CONFIG_DIR", CONFIG_DIR))
+
+
 def load_config(name: str) -> dict:
-    return yaml.safe_load((CONFIG_DIR / name).read_text()) or {}
+    return yaml.safe_load((config_dir() / name).read_text()) or {}
 
 
 def newest_batch(con) -> tuple[str, datetime] | tuple[None, None]:

@@ -134,3 +134,16 @@ def test_the_sample_shows_every_reconciliation_status_and_drift_class(built):
     finance = built.reports_dir / newest / "finance"
     assert (finance / "reconciliation.xlsx").exists() and (finance / "finance_reconciliation.evidence.json").exists()
     assert con.execute("select count(*) from ops.report_manifests").fetchone()[0] >= 1
+
+
+def test_the_ops_page_and_its_marts_are_built(built):
+    con = published(built)
+    newest = con.execute("select max(batch_id) from ops.ingested_batches where status = 'loaded'").fetchone()[0]
+    assert (built.reports_dir / newest / "ops" / "ops_status.html").exists()
+    slos = {(c, s) for c, s in con.execute("select component, slo_name from marts.rpt_slo_status").fetchall()}
+    assert {("billing.rating", "availability"), ("iam.facade", "availability"),
+            ("notification.dispatch", "availability"), ("billing.rating", "latency_under_250ms"),
+            ("notification.dispatch", "dlq_drained")} == slos
+    assert con.execute("select verified from marts.rpt_audit_chain").fetchone() == (True,)
+    statuses = {s for (s,) in con.execute("select rotation_status from marts.rpt_credential_rotation").fetchall()}
+    assert statuses == {"ok", "due_soon", "overdue", "expired", "revoked"}

@@ -26,8 +26,9 @@ final as (
         purpose,
         kind,
         owner_component,
-        floor(epoch(as_of - last_rotated_at) / 86400)::bigint as age_days,
-        case when expires_at is not null then floor(epoch(expires_at - as_of) / 86400)::bigint end as days_to_expiry,
+        -- whole days, truncated toward zero: expired a day and five minutes ago is -1, not -2
+        trunc(epoch(as_of - last_rotated_at) / 86400)::bigint as age_days,
+        case when expires_at is not null then trunc(epoch(expires_at - as_of) / 86400)::bigint end as days_to_expiry,
         case
             when revoked_at is not null then 'revoked'
             when expires_at is not null and as_of > expires_at then 'expired'
