@@ -17,6 +17,12 @@ main_job = dg.define_asset_job(
     executor_def=dg.in_process_executor,
     description="Ingest every new complete batch, rebuild everything downstream, publish the warehouse.",
 )
+reports_job = dg.define_asset_job(
+    "reports_job",
+    selection=dg.AssetSelection.groups("reports") | dg.AssetSelection.assets("published_warehouse"),
+    executor_def=dg.in_process_executor,
+    description="Rebuild the report marts and files for the newest batch, then publish.",
+)
 
 
 @dg.definitions
@@ -24,5 +30,5 @@ def defs() -> dg.Definitions:
     Settings.from_env()  # fail fast on a bad configuration, at load time
     return dg.Definitions.merge(
         dg.load_from_defs_folder(project_root=PROJECT_ROOT),
-        dg.Definitions(jobs=[main_job]),
+        dg.Definitions(jobs=[main_job, reports_job]),
     )

@@ -59,6 +59,12 @@ def discover(exports_dir: Path) -> list[Path]:
     return sorted(p for p in exports_dir.iterdir() if p.is_dir() and (p / "manifest.json").is_file())
 
 
+def complete_batches(exports_dir: Path) -> dict[str, str]:
+    """{batch folder name: sha256 of its manifest} for every complete batch: what a sensor compares
+    between ticks, without opening the warehouse (a writer may hold it)."""
+    return {d.name: manifest_hash(d) for d in discover(exports_dir)}
+
+
 def manifest_hash(batch_dir: Path) -> str:
     return hashlib.sha256((batch_dir / "manifest.json").read_bytes()).hexdigest()
 

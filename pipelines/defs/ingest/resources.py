@@ -1,3 +1,4 @@
+import os
 from contextlib import contextmanager
 
 import dagster as dg
@@ -11,7 +12,8 @@ class WarehouseResource(dg.ConfigurableResource):
     """The data directory and its build warehouse. Holding this resource holds the writer lock
     for the whole run, whoever started it (UI, sensor, schedule, `make run`)."""
 
-    lock_wait_seconds: float = 0.0
+    # A second writer (a UI run while `make run` works, say) waits this long, then fails clearly.
+    lock_wait_seconds: float = float(os.environ.get("ANALYTICS_LOCK_WAIT_SECONDS", "600"))
 
     def settings(self) -> Settings:
         return Settings.from_env()

@@ -54,7 +54,26 @@ translator = WarehouseTranslator(settings=DagsterDbtTranslatorSettings(enable_as
 def warehouse_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
     """Every dbt model (staging, intermediate, marts, reports) and its tests, with `dbt build`.
     Usage marts are incremental by affected day (see dbt_project/macros/usage_incremental.sql)."""
-    yield from dbt.cli(["build"], context=context).stream()
+    # dbt holds the DuckDB file while it builds, so row counts are read once it is done; the
+    # events are held until then (a few hundred, small) and go out with their counts.
+    events = list(dbt.cli(["build"], context=context).stream())
+    counts = _row_counts(warehouse)
+    for event in events:
+        if isinstance(event, dg.Output):
+            name = "/".join(context.asset_key_for_output(event.output_name).path)
+            if name in counts:
+                event = event.with_metadata({**event.metadata, "dagster/row_count": counts[name]})
+        yield event
+
+
+def _row_counts(warehouse: WarehouseResource) -> dict[str, int]:
+    con = warehouse.connect()
+    try:
+        tables = con.execute("select schema_name, table_name from duckdb_tables() "
+                             "where schema_name in ('intermediate', 'marts')").fetchall()
+        return {f"{s}/{t}": con.execute(f'select count(*) from "{s}"."{t}"').fetchone()[0] for s, t in tables}
+    finally:
+        con.close()
 
 
 @dg.asset(
