@@ -18,6 +18,7 @@ DBT_SOURCES := $(shell find dbt_project -path dbt_project/target -prune -o -type
 .PHONY: run test dev bench sample clean help
 help:
 	@echo "make run     ingest the exports (default: data/sample/exports), build, publish data/warehouse/analytics.duckdb"
+	@echo "make dev     the Dagster UI and daemon on http://127.0.0.1:3000 (Ctrl-C stops them)"
 	@echo "make test    the test suite"
 	@echo "make sample  regenerate the committed sample exports"
 	@echo "make clean   remove everything generated under $(ANALYTICS_DATA_DIR) (keeps the sample)"
@@ -33,6 +34,9 @@ $(MANIFEST): $(VENV)/.synced $(DBT_SOURCES)
 
 run: $(MANIFEST)
 	$(PY) -m pipelines run
+
+dev: $(MANIFEST)
+	$(PY) -m pipelines dev
 
 test: $(MANIFEST)
 	$(PY) -m pytest -q

@@ -1,4 +1,4 @@
-"""Command line: `python -m pipelines run|generate|publish-path`.
+"""Command line: `python -m pipelines run|dev|generate`.
 
 `run` is what `make run` calls: it prepares DAGSTER_HOME (telemetry off) and launches the main job
 through Dagster, so the run is recorded in the instance and shows in the UI later.
@@ -54,16 +54,37 @@ def run_main_job(settings: Settings) -> int:
     return subprocess.call(cmd, env=child_env(settings), cwd=PROJECT_ROOT)
 
 
+def run_dev(settings: Settings, host: str, port: int) -> None:
+    """The Dagster UI (webserver and daemon) for this project; Ctrl-C stops both.
+
+    The process becomes `dg dev` itself (exec), with SIGINT and SIGTERM back at their defaults: a
+    shell that starts it in the background leaves them ignored, and dg dev would not stop."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    dg = str(Path(sys.executable).with_name("dg"))
+    env = child_env(settings)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    os.chdir(PROJECT_ROOT)
+    os.execve(dg, [dg, "dev", "--host", host, "--port", str(port)], env)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipelines")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="ingest every new complete batch, rebuild, publish (through Dagster)")
+    dev = sub.add_parser("dev", help="the Dagster UI and daemon (Ctrl-C stops them)")
+    dev.add_argument("--host", default="127.0.0.1")
+    dev.add_argument("--port", type=int, default=3000)
     gen = sub.add_parser("generate", help="write deterministic exports (see pipelines.lib.generator)")
     gen.add_argument("args", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     if args.command == "run":
         return run_main_job(settings)
+    if args.command == "dev":
+        run_dev(settings, args.host, args.port)
     if args.command == "generate":
         from pipelines.lib.generator import main as generate_main
 

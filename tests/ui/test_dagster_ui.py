@@ -1,0 +1,108 @@
+"""The Dagster UI end to end in a real browser: `python -m pipelines dev` (what `make dev` runs) on
+a free port against a temporary data directory; launch the main job from the UI, wait for it to
+succeed, look at the asset graph and an asset's checks, then stop the UI with Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from pipelines.lib.config import PROJECT_ROOT, SAMPLE_EXPORTS
+from tests.browser import artifact, browser_page
+
+pytestmark = pytest.mark.e2e
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def gql(port: int, query: str) -> dict:
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", data=json.dumps({"query": query}).encode(),
+                                 headers={"Content-Type": "application/json"})
+    return json.loads(urllib.request.urlopen(req, timeout=10).read())["data"]
+
+
+def wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except OSError:
+            pass
+        time.sleep(2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def ui(tmp_path):
+    port = free_port()
+    env = dict(os.environ, ANALYTICS_DATA_DIR=str(tmp_path / "data"), ANALYTICS_EXPORTS_DIR=str(SAMPLE_EXPORTS))
+    env.pop("DAGSTER_HOME", None)
+    log = open(tmp_path / "dev.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "pipelines", "dev", "--port", str(port)], cwd=PROJECT_ROOT,
+                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_for(lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=5).status == 200,
+                 180, "the webserver")
+        location = wait_for(lambda: [e["name"] for e in gql(port, "{ workspaceOrError { ... on Workspace { "
+                                     "locationEntries { name loadStatus } } } }")["workspaceOrError"]["locationEntries"]
+                                     if e["loadStatus"] == "LOADED"], 180, "the code location")[0]
+        yield port, location, proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C, as a person stops `make dev`
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                raise AssertionError("the UI did not stop on Ctrl-C") from None
+        log.close()
+
+
+def test_launch_the_main_job_from_the_ui_and_inspect_assets_and_checks(ui):
+    port, location, proc = ui
+    base = f"http://127.0.0.1:{port}"
+    with browser_page(viewport=(1400, 900)) as page:
+        page.goto(f"{base}/locations/__repository__@{location}/jobs/main_job/playground")
+        try:  # a first-visit newsletter dialog covers the page
+            page.get_by_role("button", name="Skip").click(timeout=10000)
+        except Exception:  # noqa: BLE001 - no dialog this time
+            pass
+        page.get_by_role("button", name="Launch Run").click()
+        page.wait_for_url("**/runs/**", timeout=60000)
+        run_id = page.url.split("/runs/")[1].split("?")[0].strip("/")
+        status = wait_for(lambda: (s := gql(port, f'{{ runOrError(runId: "{run_id}") {{ ... on Run {{ status }} }} }}')
+                                   ["runOrError"]["status"]) in ("SUCCESS", "FAILURE", "CANCELED") and s,
+                          420, "the run")
+        assert status == "SUCCESS"
+        page.reload()
+        page.get_by_text("Success").first.wait_for(timeout=30000)
+        page.screenshot(path=str(artifact("ui_run.png")))
+
+        page.goto(f"{base}/asset-groups")
+        for group in ("ingest", "warehouse", "reports"):
+            page.get_by_text(group, exact=True).first.wait_for(timeout=30000)
+        page.screenshot(path=str(artifact("ui_asset_graph.png")))
+
+        page.goto(f"{base}/assets/marts/fct_usage_events?view=checks")
+        page.get_by_text("unique_fct_usage_events_event_id").first.wait_for(state="attached", timeout=30000)
+        body = page.inner_text("body")
+        assert "fct_usage_events" in body and "Succeeded" in body
+        page.screenshot(path=str(artifact("ui_asset_checks.png")))
+
+        page.goto(f"{base}/assets/ops/ingested_files?view=checks")
+        page.get_by_text("control_totals").first.wait_for(state="attached", timeout=30000)
+    assert proc.poll() is None  # still serving until the fixture stops it
