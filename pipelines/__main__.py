@@ -74,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipelines")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="ingest every new complete batch, rebuild, publish (through Dagster)")
+    sql = sub.add_parser("sql", help="run a query on the published warehouse, read-only")
+    sql.add_argument("query")
     dev = sub.add_parser("dev", help="the Dagster UI and daemon (Ctrl-C stops them)")
     dev.add_argument("--host", default="127.0.0.1")
     dev.add_argument("--port", type=int, default=3000)
@@ -83,6 +85,12 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env()
     if args.command == "run":
         return run_main_job(settings)
+    if args.command == "sql":
+        from pipelines.lib.duck import connect
+
+        con = connect(settings.published_db, settings, read_only=True)
+        con.sql(args.query).show(max_rows=200, max_width=200)
+        return 0
     if args.command == "dev":
         run_dev(settings, args.host, args.port)
     if args.command == "generate":
