@@ -20,6 +20,7 @@ help:
 	@echo "make run     ingest the exports (default: data/sample/exports), build, publish data/warehouse/analytics.duckdb"
 	@echo "make dev     the Dagster UI and daemon on http://127.0.0.1:3000 (Ctrl-C stops them)"
 	@echo "make test    the test suite"
+	@echo "make bench   speed and memory against a plain-DuckDB baseline (BENCH_EVENTS=1000000)"
 	@echo "make sample  regenerate the committed sample exports"
 	@echo "make clean   remove everything generated under $(ANALYTICS_DATA_DIR) (keeps the sample)"
 
@@ -40,6 +41,11 @@ dev: $(MANIFEST)
 
 test: $(MANIFEST)
 	$(PY) -m pytest -q
+
+# BENCH_EVENTS=10000000 make bench for the 10M-event run; results go to data/bench/results.json
+BENCH_EVENTS ?= 1000000
+bench: $(MANIFEST)
+	$(PY) -m pipelines.bench --events $(BENCH_EVENTS)
 
 sample: $(VENV)/.synced
 	rm -rf data/sample/exports

@@ -7,6 +7,7 @@ through Dagster, so the run is recorded in the instance and shows in the UI late
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -21,8 +22,10 @@ telemetry:
 concurrency:
   runs:
     max_concurrent_runs: 1
-  pools:
-    default_limit: 1
+# a run whose worker died (killed, out of memory) is marked failed instead of "started" forever
+run_monitoring:
+  enabled: true
+  start_timeout_seconds: 300
 """
 
 
@@ -48,9 +51,40 @@ def child_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+LAUNCHER_TAG = "pipelines/launcher_pid"
+
+
+def fail_abandoned_runs(settings: Settings) -> int:
+    """Runs started by this command whose process is gone (killed) stay "started" in the instance:
+    mark them failed, so the UI tells the truth. Runs of living processes are left alone."""
+    import dagster as dg
+
+    count = 0
+    with dg.DagsterInstance.from_config(str(prepare_dagster_home(settings))) as instance:
+        active = dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING])
+        for run in instance.get_runs(active):
+            pid = int(run.tags.get(LAUNCHER_TAG, "0") or 0)
+            if pid and not _alive(pid):
+                instance.report_run_failed(run, f"its process ({pid}) ended without finishing it: killed")
+                count += 1
+    return count
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def run_main_job(settings: Settings) -> int:
+    fail_abandoned_runs(settings)
     dagster = Path(sys.executable).with_name("dagster")
-    cmd = [str(dagster), "job", "execute", "-m", "pipelines.definitions", "-j", "main_job"]
+    cmd = [str(dagster), "job", "execute", "-m", "pipelines.definitions", "-j", "main_job",
+           "--tags", json.dumps({LAUNCHER_TAG: str(os.getpid())})]
     return subprocess.call(cmd, env=child_env(settings), cwd=PROJECT_ROOT)
 
 

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.lib.config import Settings
+from pipelines.lib.config import SAMPLE_EXPORTS, Settings
 from pipelines.lib.duck import connect
+from tests.helpers import run_pipeline
 
 
 @pytest.fixture
@@ -21,3 +22,13 @@ def con(settings):
     c = connect(settings.build_db, settings)
     yield c
     c.close()
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory) -> Settings:
+    """One warehouse built from the committed sample through the real entry point (`python -m
+    pipelines run`, which launches the Dagster main job), shared by the end-to-end tests."""
+    data = tmp_path_factory.mktemp("warehouse") / "data"
+    result = run_pipeline(data)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    return Settings(exports_dir=SAMPLE_EXPORTS, data_dir=data)

@@ -103,3 +103,52 @@ def expected_totals(exports: Path) -> dict:
     truth = json.loads((exports / "expected_totals.json").read_text())["totals"]
     return {(t["usage_date"], t["organization_id"], t["usage_unit"]): (Decimal(t["quantity"]), t["event_count"])
             for t in truth}
+
+
+# Columns that record when something happened on this machine (load, quarantine, release times and
+# the watermarks derived from them): two runs at different times differ there and nowhere else.
+WALL_CLOCK = {"loaded_at", "quarantined_at", "recorded_at", "seen_at", "released_at", "_watermark",
+              "first_loaded_at", "deleted_loaded_at", "changed_at", "last_loaded_at"}
+
+
+def warehouse_fingerprint(settings) -> dict:
+    """A hash of every table of the build warehouse (wall-clock columns aside), every lake file and
+    every report file: equal fingerprints mean the same warehouse."""
+    import hashlib
+
+    import duckdb
+
+    con = duckdb.connect(str(settings.build_db), read_only=True)
+    tables = {}
+    for schema, table in con.execute("select schema_name, table_name from duckdb_tables() order by all").fetchall():
+        if table == "int_usage_affected_dates":
+            continue  # the run's own work list: every day on a first run, none on a rerun
+        cols = [c for (c,) in con.execute(
+            "select column_name from duckdb_columns() where schema_name = ? and table_name = ? order by column_index",
+            [schema, table]).fetchall() if c not in WALL_CLOCK]
+        rows = con.execute(f'select {", ".join(cols)} from "{schema}"."{table}" order by all').fetchall()
+        tables[f"{schema}.{table}"] = hashlib.sha256(repr(rows).encode()).hexdigest()
+    con.close()
+
+    def files(root, pattern, skip=()):
+        return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+                for p in sorted(root.rglob(pattern)) if p.is_file() and not any(s in p.parts for s in skip)}
+
+    return {"tables": tables,
+            "lake": files(settings.lake_dir, "*.parquet", skip=("quarantine",)),
+            "reports": files(settings.reports_dir, "*") if settings.reports_dir.exists() else {}}
+
+
+def run_pipeline(data_dir: Path, exports: Path | None = None, **env):
+    """The project's main command (`python -m pipelines run`, what `make run` calls) in a child."""
+    import os
+    import subprocess
+    import sys
+
+    from pipelines.lib.config import PROJECT_ROOT, SAMPLE_EXPORTS
+
+    child = dict(os.environ, ANALYTICS_DATA_DIR=str(data_dir), ANALYTICS_EXPORTS_DIR=str(exports or SAMPLE_EXPORTS),
+                 **env)
+    child.pop("DAGSTER_HOME", None)
+    return subprocess.run([sys.executable, "-m", "pipelines", "run"], cwd=PROJECT_ROOT, env=child,
+                          capture_output=True, text=True, timeout=600, start_new_session=True)

@@ -70,6 +70,8 @@ class Scenario:
     seed: int = 20261101
     faults: bool = True  # quarantine cases, the corrupt batch, the incomplete folder
     chunk_rows: int = 1_000_000
+    models: int = len(MODELS)  # more than the named four get generated names
+    usage_encoding: tuple[str, str] | None = None  # one encoding for every usage file (the benchmark's)
 
 
 # ---------------------------------------------------------------- text forms of the contract
@@ -129,8 +131,9 @@ class World:
                 self.api_keys[kid] = dict(api_key_id=kid, project_id=pid, service_account_id=f"sa_{pid[4:]}",
                                           label=f"key {k}", created_at=ts(START - timedelta(days=90)),
                                           revoked_at=None, updated_at=ts(START - timedelta(days=90)))
+        self.model_ids = MODELS + [f"model-{i:02d}" for i in range(len(MODELS) + 1, sc.models + 1)]
         self.models = {m: dict(model_id=m, display_name=m.replace("-", " ").title(), family=m.split("-")[0],
-                               updated_at=ts(START - timedelta(days=60))) for m in MODELS}
+                               updated_at=ts(START - timedelta(days=60))) for m in self.model_ids}
         self.units = {u: dict(usage_unit=u, product=p, unit_of_measure=uom, description=f"{u} usage",
                               registry_version="1", updated_at=ts(START - timedelta(days=365)))
                       for u, (p, uom) in UNITS.items()}
@@ -375,7 +378,7 @@ def generate(out: Path, sc: Scenario = Scenario()) -> dict:
             bw.write("provider_inventory", [_text_frame("provider_inventory", inv)], encoding())
 
         if not sc.faults:
-            bw.write("usage_events", bulk_usage_frames(w, day, unit_pool, bulk), encoding())
+            bw.write("usage_events", bulk_usage_frames(w, day, unit_pool, bulk), sc.usage_encoding or encoding())
             bw.write("ledger_entries", [_text_frame("ledger_entries", [])], encoding())
             bw.write("audit_events", [_text_frame("audit_events", _audit(audit_state, day, 20))], encoding())
             bw.write("status_events", [_text_frame("status_events", _status(day, rng))], encoding())
@@ -683,7 +686,7 @@ def bulk_events(w: World, day: int, first_no: int, n: int, unit_pool: list[str])
         org=_h(pl.col("n"), 0, seed) % len(orgs),
         prj=_h(pl.col("n"), 1, seed) % ppo + 1,
         unit=_h(pl.col("n"), 2, seed) % len(unit_pool),
-        model=_h(pl.col("n"), 3, seed) % len(MODELS),
+        model=_h(pl.col("n"), 3, seed) % len(w.model_ids),
         key=_h(pl.col("n"), 4, seed) % (kpp * 2),
         sec=_h(pl.col("n"), 5, seed) % 86400,
         ms=_h(pl.col("n"), 6, seed) % 1000,
@@ -711,7 +714,7 @@ def bulk_events(w: World, day: int, first_no: int, n: int, unit_pool: list[str])
         project_id=pl.lit("prj_") + prj,
         api_key_id=pl.when(token | (pl.col("key") < kpp)).then(
             pl.lit("key_") + prj + "_" + (pl.col("key") % kpp + 1).cast(pl.String)),
-        model_id=pl.when(token).then(pl.col("model").replace_strict(list(range(len(MODELS))), MODELS,
+        model_id=pl.when(token).then(pl.col("model").replace_strict(list(range(len(w.model_ids))), w.model_ids,
                                                                     return_dtype=pl.String)),
         resource_id=pl.lit("res_") + prj,
         usage_unit=pl.col("usage_unit"),

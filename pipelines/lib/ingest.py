@@ -22,6 +22,7 @@ from models import LOAD_ORDER, TABLES, Table
 from pipelines.lib import lake
 from pipelines.lib.batches import Batch, BatchRejected, discover, manifest_hash, read_manifest, verify_file
 from pipelines.lib.config import Settings
+from pipelines.lib.faults import kill_point
 from pipelines.lib.readers import ROW, FileRead, read_file
 from pipelines.lib.validate import first_reasons
 
@@ -111,6 +112,7 @@ def ingest_all(con, settings: Settings) -> RunSummary:
         outcome = ingest_batch(con, settings, batch_dir)
         if outcome is None:
             summary.loaded.append(batch_dir.name)
+            kill_point("between_batches")
         else:
             summary.rejected[batch_dir.name] = outcome
     if settings.retry_quarantine:
@@ -241,6 +243,8 @@ def _load_file(con, settings: Settings, batch: Batch, table: Table, f, read: Fil
          read.extra_columns])
     _count_outcomes(con, batch.batch_id, table.name)
     _write_lake(con, settings, batch.batch_id, table, now)
+    if table.name == "usage_events":
+        kill_point("mid_file")  # the lake has this file's Parquet; the batch is not committed
 
 
 def _count_outcomes(con, batch_id: str, table_name: str) -> None:
@@ -374,7 +378,6 @@ def release_quarantine(con, settings: Settings) -> int:
 def control_total_breaks(con) -> list[dict]:
     """Files of loaded batches where rows in file != loaded + quarantined + duplicate, each term
     recounted here from its own record (raw rows, quarantine rows, duplicate rows)."""
-    ensure_schema(con)
     parts = " union all ".join(
         f"select _batch_id as batch_id, '{t}' as table_name, count(*) as n from raw.{t} group by 1"
         for t in TABLES)

@@ -90,5 +90,5 @@ def ops_report(con, settings) -> dict:
     html, facts = render_ops_page(con)
     directory = report_dir(settings, batch_id) / "ops"
     page = atomic_write(directory / "ops_status.html", lambda p: p.write_text(html, encoding="utf-8"))
-    manifest = write_evidence(con, directory, "ops_status", [page], batch_id, as_of)
+    manifest = write_evidence(con, settings, directory, "ops_status", [page], batch_id, as_of)
     return {"page": page, "manifest": manifest, **facts}

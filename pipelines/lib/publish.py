@@ -17,6 +17,7 @@ from pathlib import Path
 
 from pipelines.lib.config import Settings
 from pipelines.lib.duck import connect
+from pipelines.lib.faults import kill_point
 
 
 class WarehouseBusy(RuntimeError):
@@ -56,6 +57,15 @@ def writer_lock(settings: Settings, wait_seconds: float = 0):
         fh.close()
 
 
+def remove_stale_temporaries(settings: Settings) -> list[Path]:
+    """Every write goes to a `.<name>.<pid>.tmp` file first, then is renamed. Under the writer lock
+    no other writer exists, so any such file left is from a run that was killed: remove it."""
+    stale = [p for p in settings.data_dir.rglob(".*.tmp") if p.is_file()] if settings.data_dir.exists() else []
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
+
+
 # Schemas analysts never need: the build's internals. Views are dropped too: the published file
 # holds tables only, never views over lake paths that would break when the lake moves.
 INTERNAL_SCHEMAS = ("raw",)
@@ -81,5 +91,6 @@ def publish(settings: Settings) -> Path:
     con.close()
     with open(tmp, "rb") as fh:
         os.fsync(fh.fileno())
+    kill_point("mid_publish")
     os.replace(tmp, target)
     return target

@@ -17,12 +17,13 @@ import polars as pl
 import yaml
 
 from pipelines.lib.config import PROJECT_ROOT, Settings
+from pipelines.lib.faults import kill_point
 
 CONFIG_DIR = PROJECT_ROOT / "pipelines" / "config"
 
 OPS_REPORTS_DDL = """
 create table if not exists ops.report_manifests (
-    report varchar, batch_id varchar, manifest_path varchar, manifest_sha256 varchar,
+    report varchar, batch_id varchar, manifest_path varchar, manifest_sha256 varchar,  -- path under the data dir
     file_count integer, recorded_at timestamptz, primary key (report, batch_id))
 """
 
@@ -84,7 +85,8 @@ def write_workbook(path: Path, sheets: dict[str, pl.DataFrame], as_of: datetime,
     return atomic_write(path, write)
 
 
-def write_evidence(con, directory: Path, report: str, files: list[Path], batch_id: str, as_of: datetime) -> Path:
+def write_evidence(con, settings: Settings, directory: Path, report: str, files: list[Path], batch_id: str,
+                   as_of: datetime) -> Path:
     """evidence_manifest.json: the input batches and the sha256 of every file written. Its own hash
     goes to ops.report_manifests, so a signed-off report can be proven unchanged later."""
     batches = con.execute(
@@ -101,7 +103,7 @@ def write_evidence(con, directory: Path, report: str, files: list[Path], batch_i
     atomic_write(path, lambda p: p.write_text(json.dumps(doc, indent=2) + "\n"))
     con.execute(OPS_REPORTS_DDL)
     con.execute("insert or replace into ops.report_manifests values (?, ?, ?, ?, ?, now())",
-                [report, batch_id, str(path), sha256_file(path), len(files)])
+                [report, batch_id, str(path.relative_to(settings.data_dir)), sha256_file(path), len(files)])
     return path
 
 
@@ -122,12 +124,15 @@ def finance_report(con, settings: Settings) -> dict:
         write_workbook(directory / "reconciliation.xlsx",
                        {"Summary": summary, "Breaks": breaks, "Non-usage entries": non_usage,
                         "Runtime drift": drift_breaks}, as_of, f"Usage and ledger reconciliation as of {as_of}"),
+    ]
+    kill_point("mid_report")
+    files += [
         write_csv(summary, directory / "reconciliation_summary.csv"),
         write_csv(reconciliation, directory / "usage_ledger_reconciliation.csv"),
         write_csv(breaks, directory / "usage_ledger_breaks.csv"),
         write_csv(non_usage, directory / "ledger_non_usage_entries.csv"),
         write_csv(drift, directory / "runtime_reconciliation.csv"),
     ]
-    manifest = write_evidence(con, directory, "finance_reconciliation", files, batch_id, as_of)
+    manifest = write_evidence(con, settings, directory, "finance_reconciliation", files, batch_id, as_of)
     return {"directory": directory, "files": files, "manifest": manifest, "batch_id": batch_id,
             "breaks": breaks.height, "drift": drift_breaks.height}

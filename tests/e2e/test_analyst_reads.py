@@ -10,7 +10,7 @@ import textwrap
 import pytest
 
 from pipelines.lib.config import SAMPLE_EXPORTS
-from tests.e2e.conftest import run_pipeline
+from tests.helpers import run_pipeline
 
 pytestmark = pytest.mark.e2e
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from decimal import Decimal
 
@@ -11,8 +10,8 @@ import pytest
 
 from models import REASON_ORDER
 from pipelines.lib.config import SAMPLE_EXPORTS
-from tests.e2e.conftest import run_pipeline
-from tests.helpers import effective_totals_from_lake, expected_totals
+from tests.helpers import run_pipeline
+from tests.helpers import effective_totals_from_lake, expected_totals, warehouse_fingerprint
 
 pytestmark = pytest.mark.e2e
 
@@ -99,28 +98,11 @@ def test_the_run_is_recorded_in_the_dagster_instance(built):
         assert runs and runs[0].job_name == "main_job" and runs[0].status == DagsterRunStatus.SUCCESS
 
 
-def _fingerprint(settings) -> dict:
-    con = duckdb.connect(str(settings.build_db), read_only=True)
-    out = {}
-    for schema, table in con.execute("select schema_name, table_name from duckdb_tables() order by all").fetchall():
-        if table == "int_usage_affected_dates":
-            continue  # the run's own work list: every day on the first run, none on a rerun
-        cols = [c for (c,) in con.execute(
-            "select column_name from duckdb_columns() where schema_name = ? and table_name = ? "
-            "and column_name not in ('loaded_at', 'quarantined_at', 'recorded_at', 'seen_at')", [schema, table]).fetchall()]
-        rows = con.execute(f'select {", ".join(cols)} from "{schema}"."{table}" order by all').fetchall()
-        out[f"{schema}.{table}"] = hashlib.sha256(repr(rows).encode()).hexdigest()
-    con.close()
-    lake = {str(p.relative_to(settings.lake_dir)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(settings.lake_dir.rglob("*.parquet")) if "quarantine" not in p.parts}
-    return {"tables": out, "lake": lake}
-
-
 def test_a_second_run_changes_nothing(built):
-    before = _fingerprint(built)
+    before = warehouse_fingerprint(built)
     result = run_pipeline(built.data_dir)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert _fingerprint(built) == before
+    assert warehouse_fingerprint(built) == before
 
 
 def test_the_sample_shows_every_reconciliation_status_and_drift_class(built):

@@ -42,7 +42,7 @@ def setup(root, tables: dict, mp, config_dir=None, select=None):
     settings = Settings.from_env()
     write_batch(settings.exports_dir, BID, tables, exported_at=EXPORTED)
     ingest(settings)
-    build(settings.data_dir, *(["--select", select] if select else []))
+    build(settings.data_dir, *(["--select", select, "--indirect-selection", "cautious"] if select else []))
     return settings
 
 

@@ -24,7 +24,7 @@ def _ops_specs() -> list[dg.AssetSpec]:
     ]
 
 
-@dg.multi_asset(specs=_lake_specs() + _ops_specs(), name="ingest_batches", pool="warehouse_writer", can_subset=False)
+@dg.multi_asset(specs=_lake_specs() + _ops_specs(), name="ingest_batches", can_subset=False)
 def ingest_batches(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     """Every complete export batch under ANALYTICS_EXPORTS_DIR not loaded yet, checked against its
     manifest and the pandera contracts (models/): valid rows to the Parquet lake and the build

@@ -5,7 +5,7 @@ import dagster as dg
 
 from pipelines.lib.config import Settings
 from pipelines.lib.duck import connect
-from pipelines.lib.publish import writer_lock
+from pipelines.lib.publish import remove_stale_temporaries, writer_lock
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -25,6 +25,9 @@ class WarehouseResource(dg.ConfigurableResource):
     @contextmanager
     def yield_for_execution(self, context: dg.InitResourceContext):
         with writer_lock(self.settings(), self.lock_wait_seconds):
+            stale = remove_stale_temporaries(self.settings())
+            if stale:
+                context.log.warning(f"removed {len(stale)} temporary file(s) left by a killed run")
             yield self
 
 

@@ -13,7 +13,6 @@ FINANCE_MARTS = ["rpt_usage_ledger_reconciliation", "rpt_reconciliation_summary"
     deps=[dg.AssetKey(["marts", name]) for name in FINANCE_MARTS],
     kinds={"excel", "csv"},
     owners=["team:finance-data"],
-    pool="warehouse_writer",
     description=(
         "The finance reconciliation pack in reports/<newest batch_id>/finance/: a workbook (summary of "
         "control totals per organization and currency, breaks, non-usage entries, runtime drift), the "
@@ -47,7 +46,6 @@ OPS_MARTS = ["rpt_slo_status", "fct_sli_daily", "fct_slo_budget_daily", "rpt_sou
     deps=[dg.AssetKey(["marts", name]) for name in OPS_MARTS],
     kinds={"html", "plotly"},
     owners=["team:sre", "team:security"],
-    pool="warehouse_writer",
     description=(
         "The page ops reads, reports/<newest batch_id>/ops/ops_status.html: per component the SLI and error "
         "budget over time, burn rates and alert; source freshness, credential rotation and audit integrity."

@@ -7,6 +7,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 
 from pipelines.defs.ingest.resources import WarehouseResource
 from pipelines.defs.warehouse.project import dbt_project
+from pipelines.lib.faults import kill_point
 from pipelines.lib.ingest import control_total_breaks
 from pipelines.lib.ops_config import write_config_tables
 from pipelines.lib.publish import publish
@@ -33,7 +34,6 @@ class WarehouseTranslator(DagsterDbtTranslator):
         dg.AssetSpec(["config", "freshness_thresholds"], group_name="warehouse", kinds={"yaml", "duckdb"},
                      owners=["team:sre"], description="Freshness limits of pipelines/config/freshness.yml, per table."),
     ],
-    pool="warehouse_writer",
 )
 def ops_configuration(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     """Operations configuration into the build warehouse, where dbt reads it."""
@@ -50,13 +50,18 @@ translator = WarehouseTranslator(settings=DagsterDbtTranslatorSettings(enable_as
 
 
 @dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, dagster_dbt_translator=translator,
-            pool="warehouse_writer")
+            )
 def warehouse_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
     """Every dbt model (staging, intermediate, marts, reports) and its tests, with `dbt build`.
     Usage marts are incremental by affected day (see dbt_project/macros/usage_incremental.sql)."""
     # dbt holds the DuckDB file while it builds, so row counts are read once it is done; the
     # events are held until then (a few hundred, small) and go out with their counts.
-    events = list(dbt.cli(["build"], context=context).stream())
+    events = []
+    for event in dbt.cli(["build"], context=context).stream():
+        events.append(event)
+        if len(events) == 20:
+            kill_point("mid_dbt")  # dbt is still building: some models done, others not
+
     counts = _row_counts(warehouse)
     for event in events:
         if isinstance(event, dg.Output):
@@ -82,7 +87,6 @@ def _row_counts(warehouse: WarehouseResource) -> dict[str, int]:
     kinds={"dbt"},
     owners=["team:analytics-engineering"],
     description="The dbt docs site as one static page (dbt docs generate --static), under docs/dbt/ in the data directory.",
-    pool="warehouse_writer",
 )
 def dbt_docs(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
     settings = warehouse.settings()
@@ -105,7 +109,6 @@ def dbt_docs(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: 
         "warehouse/analytics.duckdb, the file analysts open: the build warehouse copied and renamed "
         "over it atomically at the end of a run whose ingestion control totals hold."
     ),
-    pool="warehouse_writer",
 )
 def published_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     settings = warehouse.settings()

@@ -1,0 +1,22 @@
+"""A small benchmark run as a smoke test: it asserts correctness (the bench's own guard: control
+totals, and marts equal to the generator's truth after the full, incremental and no-op runs),
+never time."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipelines.bench import bench, render
+from pipelines.lib.config import Settings
+
+pytestmark = pytest.mark.e2e
+
+
+def test_a_100k_event_bench_run_is_correct(tmp_path):
+    settings = Settings(exports_dir=tmp_path / "unused", data_dir=tmp_path)
+    results = bench(100_000, 10, tmp_path / "bench", settings)  # raises SystemExit on a wrong result
+    assert results["full"]["events"] == 90_000 and results["incremental"]["events"] == 10_000
+    for run in ("baseline", "full", "incremental", "noop"):
+        assert results[run]["returncode"] == 0 and results[run]["peak_bytes"] > 0
+    assert "ingest_and_lake" in results["full"]["stages"]
+    assert "incremental / full" in render(results)
