@@ -22,3 +22,12 @@
 {% macro affected_usage_dates_filter() -%}
     usage_date in (select usage_date from {{ ref('int_usage_affected_dates') }})
 {%- endmacro %}
+
+{# The measures every daily usage rollup sums from the finer one, defined once. #}
+{% macro usage_rollup_measures() -%}
+        sum(quantity) as quantity,
+        sum(rated_amount) as rated_amount,
+        sum(event_count) as event_count,
+        sum(unrated_event_count) as unrated_event_count,
+        {{ usage_watermark() }} as _watermark
+{%- endmacro %}

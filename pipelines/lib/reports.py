@@ -107,6 +107,9 @@ def write_evidence(con, settings: Settings, directory: Path, report: str, files:
     return path
 
 
+SHEET_ROWS = 10_000
+
+
 def finance_report(con, settings: Settings) -> dict:
     """The finance reconciliation pack: workbook, CSVs and evidence manifest."""
     batch_id, as_of = newest_batch(con)
@@ -117,12 +120,15 @@ def finance_report(con, settings: Settings) -> dict:
                           "order by organization_id, currency nulls last").pl()
     reconciliation = con.execute("select * from marts.rpt_usage_ledger_reconciliation order by all").pl()
     breaks = reconciliation.filter(pl.col("status") != "matched")
+    # A sheet is for reading: the biggest breaks first, at most SHEET_ROWS of them. The CSV has all.
+    sheet_breaks = breaks.sort(pl.col("amount_diff").abs(), pl.col("rated_amount").abs(), descending=True,
+                               nulls_last=True).head(SHEET_ROWS)
     non_usage = con.execute("select * from marts.rpt_ledger_non_usage_entries order by entry_id").pl()
     drift = con.execute("select * from marts.rpt_runtime_reconciliation order by all").pl()
     drift_breaks = drift.filter(pl.col("drift_class") != "in_sync")
     files = [
         write_workbook(directory / "reconciliation.xlsx",
-                       {"Summary": summary, "Breaks": breaks, "Non-usage entries": non_usage,
+                       {"Summary": summary, "Breaks": sheet_breaks, "Non-usage entries": non_usage,
                         "Runtime drift": drift_breaks}, as_of, f"Usage and ledger reconciliation as of {as_of}"),
     ]
     kill_point("mid_report")

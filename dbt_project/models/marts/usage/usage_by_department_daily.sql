@@ -12,11 +12,7 @@ final as (
         product,
         usage_unit,
         currency,
-        sum(quantity) as quantity,
-        sum(rated_amount) as rated_amount,
-        sum(event_count) as event_count,
-        sum(unrated_event_count) as unrated_event_count,
-        {{ usage_watermark() }} as _watermark
+        {{ usage_rollup_measures() }}
     from source
     group by all
 )
