@@ -83,16 +83,6 @@ class Col:
     below: int | None = None  # for int / decimal: out_of_range at or above
     non_negative: bool = False  # decimal quantity: negative_quantity
 
-    @property
-    def polars_type(self) -> pl.DataType:
-        return {
-            "timestamp": pl.Datetime("us", "UTC"),
-            "date": pl.Date(),
-            "decimal": pl.Decimal(38, 9),
-            "int": pl.Int64(),
-            "bool": pl.Boolean(),
-        }.get(self.type, pl.String())
-
     def typed(self) -> pl.Expr:
         c = pl.col(self.name)
         if self.type == "timestamp":

@@ -91,7 +91,7 @@ def effective_totals_from_lake(lake_dir: Path) -> dict:
                                                         pl.col("quantity").alias("corrected")))
     effective = (originals.join(latest, on="event_id", how="left")
                  .with_columns(pl.coalesce("corrected", "quantity").alias("q"))
-                 .filter(pl.col("q") != 0)
+                 .filter(pl.col("corrected").is_null() | (pl.col("corrected") != 0))  # only a correction voids
                  .with_columns(pl.col("occurred_at").dt.convert_time_zone("UTC").dt.date().cast(pl.String).alias("d")))
     return {(r["d"], r["organization_id"], r["usage_unit"]): (Decimal(str(r["q"])), r["n"]) for r in
             effective.group_by("d", "organization_id", "usage_unit").agg(pl.col("q").sum(), pl.len().alias("n")).to_dicts()}

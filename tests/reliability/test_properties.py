@@ -99,7 +99,8 @@ def reference_daily(loaded: dict) -> dict:
     eff = (originals.join(latest, left_on="event_id", right_on="correction_of", how="left")
            .with_columns(pl.coalesce("corrected", "quantity").alias("q"), pl.coalesce("c_project", "project_id").alias("p"),
                          pl.coalesce("c_unit", "usage_unit").alias("u"))
-           .filter(pl.col("q") != 0))
+           .filter(pl.col("corrected").is_null() | (pl.col("corrected") != 0)))  # a correction to 0 voids;
+    # an original of quantity 0 is usage of nothing, still an event
     out = {}
     for r in eff.iter_rows(named=True):
         k = ("2026-11-01", r["p"], r["u"])
