@@ -388,7 +388,6 @@ def generate(out: Path, sc: Scenario = Scenario()) -> dict:
             continue
 
         # ---- usage events of this day, with every fault case, one dict per event
-        accepted: list[dict] = []
         extra_rows: list[dict] = []
         raw_lines: list[str] = []
         events = [w.next_event(day, rng, unit_pool) for _ in range(sc.events_per_day)]
@@ -445,7 +444,6 @@ def generate(out: Path, sc: Scenario = Scenario()) -> dict:
                     continue
                 seen[e["event_id"]] = True
                 w.record_truth(e)
-                accepted.append(e)
         chunks = (_text_frame("usage_events", all_rows[i:i + sc.chunk_rows])
                   for i in range(0, max(len(all_rows), 1), sc.chunk_rows))
         bw.write("usage_events", chunks, usage_enc, raw_lines if usage_enc[0] != "parquet" else [])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import json
 from decimal import Decimal
 
@@ -14,7 +13,7 @@ from pipelines.lib import lake
 from pipelines.lib.generator import ENCODINGS
 from pipelines.lib.ingest import control_total_breaks, ingest_all
 from pipelines.lib.publish import WarehouseBusy, writer_lock
-from tests.helpers import DIMENSIONS, KEY, PROJECT, edit_manifest, event, rehash, write_batch
+from tests.helpers import DIMENSIONS, PROJECT, edit_manifest, event, rehash, write_batch
 
 B1, B2, B3 = "20261102T000500Z-000001", "20261103T000500Z-000002", "20261104T000500Z-000003"
 
@@ -241,7 +240,3 @@ def test_a_second_writer_is_refused_with_a_clear_message(settings):
                 pass
     with writer_lock(settings):  # released after the block
         pass
-
-
-def test_gzip_members_and_key_fixture_sanity():
-    assert KEY["project_id"] == "p1" and gzip.decompress(gzip.compress(b"x")) == b"x"

@@ -89,7 +89,8 @@ def reference_daily(loaded: dict) -> dict:
     rows = list(loaded.values())
     if not rows:
         return {}
-    df = pl.DataFrame(rows, schema_overrides={"quantity": pl.Decimal(38, 9)}, infer_schema_length=None)
+    df = pl.DataFrame(rows, schema_overrides={"quantity": pl.Decimal(38, 9), "correction_of": pl.String},
+                      infer_schema_length=None)  # a column of only nulls would be typed Null
     originals = df.filter(pl.col("correction_of").is_null())
     latest = (df.filter(pl.col("correction_of").is_not_null())
               .with_columns(pl.col("outbox_seq").cast(pl.Int64)).sort("outbox_seq")
