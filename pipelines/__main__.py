@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -80,12 +79,22 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def run_main_job(settings: Settings) -> int:
+def run_main_job(settings: Settings, rebuild: bool = False) -> int:
+    """The main job, in this process (its executor is in-process anyway): one Python start-up and
+    one load of the definitions, recorded in the instance under DAGSTER_HOME like any run."""
+    os.environ.update(child_env(settings))
     fail_abandoned_runs(settings)
-    dagster = Path(sys.executable).with_name("dagster")
-    cmd = [str(dagster), "job", "execute", "-m", "pipelines.definitions", "-j", "main_job",
-           "--tags", json.dumps({LAUNCHER_TAG: str(os.getpid())})]
-    return subprocess.call(cmd, env=child_env(settings), cwd=PROJECT_ROOT)
+    import dagster as dg
+
+    from pipelines.definitions import main_job_def
+
+    tags = {LAUNCHER_TAG: str(os.getpid())}
+    if rebuild:  # rebuild and republish even when nothing changed (see pipelines/lib/build_state.py)
+        tags["analytics/rebuild"] = "true"
+    with dg.DagsterInstance.get() as instance:
+        result = dg.execute_job(dg.reconstructable(main_job_def), instance=instance, tags=tags,
+                                raise_on_error=False)
+    return 0 if result.success else 1
 
 
 def run_dev(settings: Settings, host: str, port: int) -> None:
@@ -107,7 +116,9 @@ def run_dev(settings: Settings, host: str, port: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipelines")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", help="ingest every new complete batch, rebuild, publish (through Dagster)")
+    run = sub.add_parser("run", help="ingest every new complete batch, rebuild, publish (through Dagster)")
+    run.add_argument("--rebuild", action="store_true",
+                     help="rebuild and publish even when nothing changed since the last publish")
     sql = sub.add_parser("sql", help="run a query on the published warehouse, read-only")
     sql.add_argument("query")
     dev = sub.add_parser("dev", help="the Dagster UI and daemon (Ctrl-C stops them)")
@@ -118,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     if args.command == "run":
-        return run_main_job(settings)
+        return run_main_job(settings, rebuild=args.rebuild)
     if args.command == "sql":
         from pipelines.lib.duck import connect
 

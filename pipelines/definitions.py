@@ -32,3 +32,9 @@ def defs() -> dg.Definitions:
         dg.load_from_defs_folder(project_root=PROJECT_ROOT),
         dg.Definitions(jobs=[main_job, reports_job]),
     )
+
+
+def main_job_def() -> dg.JobDefinition:
+    """The resolved main job, for `python -m pipelines run` (dg.reconstructable needs a function
+    at module level)."""
+    return defs().resolve_job_def("main_job")

@@ -139,7 +139,7 @@ def warehouse_fingerprint(settings) -> dict:
             "reports": files(settings.reports_dir, "*") if settings.reports_dir.exists() else {}}
 
 
-def run_pipeline(data_dir: Path, exports: Path | None = None, **env):
+def run_pipeline(data_dir: Path, exports: Path | None = None, *args: str, **env):
     """The project's main command (`python -m pipelines run`, what `make run` calls) in a child."""
     import os
     import subprocess
@@ -150,5 +150,5 @@ def run_pipeline(data_dir: Path, exports: Path | None = None, **env):
     child = dict(os.environ, ANALYTICS_DATA_DIR=str(data_dir), ANALYTICS_EXPORTS_DIR=str(exports or SAMPLE_EXPORTS),
                  **env)
     child.pop("DAGSTER_HOME", None)
-    return subprocess.run([sys.executable, "-m", "pipelines", "run"], cwd=PROJECT_ROOT, env=child,
+    return subprocess.run([sys.executable, "-m", "pipelines", "run", *args], cwd=PROJECT_ROOT, env=child,
                           capture_output=True, text=True, timeout=600, start_new_session=True)

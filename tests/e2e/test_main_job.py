@@ -98,11 +98,22 @@ def test_the_run_is_recorded_in_the_dagster_instance(built):
         assert runs and runs[0].job_name == "main_job" and runs[0].status == DagsterRunStatus.SUCCESS
 
 
-def test_a_second_run_changes_nothing(built):
+def test_a_rebuild_from_the_same_inputs_changes_nothing(built):
     before = warehouse_fingerprint(built)
+    result = run_pipeline(built.data_dir, None, "--rebuild")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "STEP_SKIPPED" not in result.stderr  # everything was rebuilt...
+    assert warehouse_fingerprint(built) == before  # ...to the same tables, lake and report files
+
+
+def test_a_run_with_nothing_new_skips_the_build(built):
+    published = built.published_db.stat()
     result = run_pipeline(built.data_dir)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert warehouse_fingerprint(built) == before
+    assert "nothing new since the last publish" in result.stderr
+    for step in ("dbt_docs", "finance_reconciliation_report", "ops_status_report", "published_warehouse"):
+        assert f'Skipped execution of step "{step}"' in result.stderr, step
+    assert built.published_db.stat().st_mtime_ns == published.st_mtime_ns  # not even republished
 
 
 def test_the_sample_shows_every_reconciliation_status_and_drift_class(built):

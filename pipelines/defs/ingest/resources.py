@@ -3,9 +3,13 @@ from contextlib import contextmanager
 
 import dagster as dg
 
+from pipelines.lib import build_state
 from pipelines.lib.config import Settings
 from pipelines.lib.duck import connect
 from pipelines.lib.publish import remove_stale_temporaries, writer_lock
+
+
+REBUILD_TAG = "analytics/rebuild"
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -21,6 +25,22 @@ class WarehouseResource(dg.ConfigurableResource):
     def connect(self):
         s = self.settings()
         return connect(s.build_db, s)
+
+    def build_is_current(self, context) -> bool:
+        """True when the published warehouse is already built from exactly these inputs (see
+        pipelines/lib/build_state.py): the build steps then skip. A run tagged
+        `analytics/rebuild=true` (`python -m pipelines run --rebuild`) always rebuilds."""
+        if context.run.tags.get(REBUILD_TAG, "").lower() == "true":
+            return False
+        con = self.connect()
+        try:
+            current = build_state.is_current(con, self.settings())
+        finally:
+            con.close()
+        if current:
+            context.log.info("nothing new since the last publish (same batches, code and configuration): "
+                             "skipped; tag the run analytics/rebuild=true to rebuild anyway")
+        return current
 
     @contextmanager
     def yield_for_execution(self, context: dg.InitResourceContext):

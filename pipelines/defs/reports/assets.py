@@ -18,16 +18,20 @@ FINANCE_MARTS = ["rpt_usage_ledger_reconciliation", "rpt_reconciliation_summary"
         "control totals per organization and currency, breaks, non-usage entries, runtime drift), the "
         "same tables as CSV, and an evidence manifest whose hash is recorded in ops.report_manifests."
     ),
+    output_required=False,
 )
 def finance_reconciliation_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    if warehouse.build_is_current(context):
+        return
     con = warehouse.connect()
     try:
         out = finance_report(con, warehouse.settings())
     finally:
         con.close()
     if not out:
-        return dg.MaterializeResult(metadata={"skipped": "no batch loaded yet"})
-    return dg.MaterializeResult(metadata={
+        yield dg.MaterializeResult(metadata={"skipped": "no batch loaded yet"})
+        return
+    yield dg.MaterializeResult(metadata={
         "directory": dg.MetadataValue.path(str(out["directory"])),
         "files": dg.MetadataValue.json([f.name for f in out["files"]]),
         "evidence_manifest": dg.MetadataValue.path(str(out["manifest"])),
@@ -50,16 +54,20 @@ OPS_MARTS = ["rpt_slo_status", "fct_sli_daily", "fct_slo_budget_daily", "rpt_sou
         "The page ops reads, reports/<newest batch_id>/ops/ops_status.html: per component the SLI and error "
         "budget over time, burn rates and alert; source freshness, credential rotation and audit integrity."
     ),
+    output_required=False,
 )
 def ops_status_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    if warehouse.build_is_current(context):
+        return
     con = warehouse.connect()
     try:
         out = ops_report(con, warehouse.settings())
     finally:
         con.close()
     if not out:
-        return dg.MaterializeResult(metadata={"skipped": "no batch loaded yet"})
-    return dg.MaterializeResult(metadata={
+        yield dg.MaterializeResult(metadata={"skipped": "no batch loaded yet"})
+        return
+    yield dg.MaterializeResult(metadata={
         "page": dg.MetadataValue.path(str(out["page"])),
         "evidence_manifest": dg.MetadataValue.path(str(out["manifest"])),
         "components": out["components"], "slo_alerts": out["alerts"], "audit_verified": out["audit_verified"],

@@ -7,6 +7,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 
 from pipelines.defs.ingest.resources import WarehouseResource
 from pipelines.defs.warehouse.project import dbt_project
+from pipelines.lib import build_state
 from pipelines.lib.faults import kill_point
 from pipelines.lib.ingest import control_total_breaks
 from pipelines.lib.ops_config import write_config_tables
@@ -53,7 +54,11 @@ translator = WarehouseTranslator(settings=DagsterDbtTranslatorSettings(enable_as
             )
 def warehouse_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
     """Every dbt model (staging, intermediate, marts, reports) and its tests, with `dbt build`.
-    Usage marts are incremental by affected day (see dbt_project/macros/usage_incremental.sql)."""
+    Usage marts are incremental by affected day (see dbt_project/macros/usage_incremental.sql).
+    Skipped, with everything downstream, when nothing changed since the last publish."""
+    if warehouse.build_is_current(context):
+        return
+    build_state.invalidate(warehouse.settings())  # the build warehouse changes from here on
     # dbt holds the DuckDB file while it builds, so row counts are read once it is done; the
     # events are held until then (a few hundred, small) and go out with their counts.
     events = []
@@ -87,16 +92,19 @@ def _row_counts(warehouse: WarehouseResource) -> dict[str, int]:
     kinds={"dbt"},
     owners=["team:analytics-engineering"],
     description="The dbt docs site as one static page (dbt docs generate --static), under docs/dbt/ in the data directory.",
+    output_required=False,
 )
-def dbt_docs(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
+def dbt_docs(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
+    if warehouse.build_is_current(context):
+        return
     settings = warehouse.settings()
     invocation = dbt.cli(["docs", "generate", "--static"], manifest=dbt_project.manifest_path).wait()
     page = invocation.target_path / "static_index.html"
     target = settings.data_dir / "docs" / "dbt" / "index.html"
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(page, target)
-    return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(target)),
-                                          "size_bytes": target.stat().st_size})
+    yield dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(target)),
+                                         "size_bytes": target.stat().st_size})
 
 
 @dg.asset(
@@ -107,10 +115,14 @@ def dbt_docs(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: 
     owners=["team:data-platform"],
     description=(
         "warehouse/analytics.duckdb, the file analysts open: the build warehouse copied and renamed "
-        "over it atomically at the end of a run whose ingestion control totals hold."
+        "over it atomically at the end of a run whose ingestion control totals hold. Skipped when "
+        "it is already built from the same batches, code and configuration."
     ),
+    output_required=False,
 )
-def published_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+def published_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    if warehouse.build_is_current(context):
+        return
     settings = warehouse.settings()
     con = warehouse.connect()
     try:
@@ -124,7 +136,12 @@ def published_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseR
         raise dg.Failure("control totals do not hold: not publishing",
                          metadata={"breaks": dg.MetadataValue.json(breaks[:50])})
     path = publish(settings)
-    return dg.MaterializeResult(metadata={
+    con = warehouse.connect()
+    try:
+        build_state.record(con, settings)
+    finally:
+        con.close()
+    yield dg.MaterializeResult(metadata={
         "path": dg.MetadataValue.path(str(path)),
         "newest_batch_id": newest[0] or "",
         "as_of": str(newest[1]) if newest[1] else "",
