@@ -49,14 +49,21 @@ def _code_files(settings: Settings) -> list[Path]:
     return sorted(set(files))
 
 
+def code_fingerprint(settings: Settings) -> str:
+    """Hash of the code and configuration files a build reads, names and contents."""
+    h = hashlib.sha256()
+    for path in _code_files(settings):
+        h.update(str(path.relative_to(PROJECT_ROOT) if path.is_relative_to(PROJECT_ROOT) else path).encode())
+        h.update(hashlib.sha256(path.read_bytes()).digest())
+    return h.hexdigest()
+
+
 def fingerprint(con, settings: Settings) -> str:
     """Hash of everything a build reads: the ingestion record and the code and configuration."""
     h = hashlib.sha256()
     for sql in INGESTION_RECORD:
         h.update(repr(con.execute(sql).fetchall()).encode())
-    for path in _code_files(settings):
-        h.update(str(path.relative_to(PROJECT_ROOT) if path.is_relative_to(PROJECT_ROOT) else path).encode())
-        h.update(hashlib.sha256(path.read_bytes()).digest())
+    h.update(code_fingerprint(settings).encode())
     return h.hexdigest()
 
 
