@@ -19,6 +19,14 @@
     {%- endif -%}
 {%- endmacro %}
 
+{# The days to rebuild as a list, read when the model runs (empty while dbt parses). #}
+{% macro affected_usage_days() -%}
+    {%- if execute -%}
+        {{ return(run_query("select usage_date::varchar from " ~ ref('int_usage_affected_dates') ~ " order by 1").columns[0].values() | list) }}
+    {%- endif -%}
+    {{ return([]) }}
+{%- endmacro %}
+
 {% macro affected_usage_dates_filter() -%}
     usage_date in (select usage_date from {{ ref('int_usage_affected_dates') }})
 {%- endmacro %}

@@ -8,7 +8,7 @@ from decimal import Decimal as D
 
 import duckdb
 
-from tests.warehouse.conftest import dbt
+from tests.warehouse.conftest import build, dbt
 
 
 def rows(scenario, table, stage="incremental"):
@@ -113,6 +113,33 @@ def test_the_rollup_test_catches_a_rollup_off_by_the_last_decimal(scenario, tmp_
     con.execute("update marts.usage_by_model_daily set quantity = quantity + 0.000000001 "
                 "where model_id = 'm_big'")
     con.close()
-    result = dbt(data, "test", "--select", "usage_by_model_daily")
+    result = dbt(data, "test", "--select", "usage_by_model_daily", "--vars", "{test_all_days: true}")
     assert result.returncode != 0
     assert "usage_rollup_matches_events_usage_by_model_daily" in result.stdout
+
+
+def test_a_run_tests_the_days_it_rebuilt(scenario, tmp_path):
+    """The usage marts' tests check the days the last run rebuilt (int_usage_affected_dates); a
+    full audit (`--vars '{test_all_days: true}'`) checks every day."""
+    data = tmp_path / "data"
+    shutil.copytree(scenario["settings"].data_dir, data)
+    con = duckdb.connect(str(data / "warehouse" / "build" / "analytics.duckdb"))
+    days = sorted(d for (d,) in con.execute("select distinct usage_date from marts.usage_by_model_daily").fetchall())
+    # as if a new batch had touched the last day only
+    con.execute("insert into ops.touched_dates values ('b-test', 'usage_events', ?, now())", [days[-1]])
+    con.close()
+    build(data)
+    con = duckdb.connect(str(data / "warehouse" / "build" / "analytics.duckdb"))
+    rebuilt = {d for (d,) in con.execute("select usage_date from intermediate.int_usage_affected_dates").fetchall()}
+    assert rebuilt == {days[-1]}
+    untouched = days[0]
+    con.execute("update marts.usage_by_model_daily set event_count = event_count + 1 where usage_date = ?",
+                [untouched])
+    con.close()
+    assert dbt(data, "test", "--select", "usage_by_model_daily").returncode == 0
+    assert dbt(data, "test", "--select", "usage_by_model_daily", "--vars", "{test_all_days: true}").returncode != 0
+    con = duckdb.connect(str(data / "warehouse" / "build" / "analytics.duckdb"))
+    con.execute("update marts.usage_by_model_daily set event_count = event_count + 1 where usage_date = ?",
+                [days[-1]])
+    con.close()
+    assert dbt(data, "test", "--select", "usage_by_model_daily").returncode != 0

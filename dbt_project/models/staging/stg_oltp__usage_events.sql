@@ -1,6 +1,6 @@
 -- usage_events: append-only events, typed by the ingestion contracts, read from the lake.
 with source as (
-    select * from {{ lake_source('usage_events') }}
+    select * from {{ lake_source('usage_events', partition_date='event_date') }}
 ),
 
 renamed as (
@@ -19,7 +19,8 @@ renamed as (
         correction_of,
         attributes,
         _batch_id as batch_id,
-        _row_number as source_row_number
+        _row_number as source_row_number,
+        event_date
     from source
 )
 

@@ -1,6 +1,7 @@
 {#
   A failing row is a (usage_date, usage_unit, currency) where a usage rollup and fct_usage_events
-  disagree on quantity, rated amount or event count, to the last decimal.
+  disagree on quantity, rated amount or event count, to the last decimal. A `where` config
+  restricts both sides alike.
 #}
 {% test usage_rollup_matches_events(model) %}
 with rollup as (
@@ -13,7 +14,7 @@ with rollup as (
 events as (
     select usage_date, usage_unit, currency,
            sum(quantity) as quantity, sum(rated_amount) as rated_amount, count(*) as event_count
-    from {{ ref('fct_usage_events') }}
+    from {{ get_where_subquery(ref('fct_usage_events')) }}  {# the same days as the rollup's #}
     group by all
 )
 

@@ -1,8 +1,10 @@
 -- Effective usage events: one row per original event under its event_id, with its latest
 -- correction's values; voided events are absent. Department and plan as of occurred_at.
+-- The rating runs over only the days rebuilt (every day on a first build).
+-- depends_on: {{ ref('int_usage_events_rated') }}, {{ ref('int_usage_affected_dates') }}
+{%- set days = affected_usage_days() if is_incremental() else none %}
 with rated as (
-    select * from {{ ref('int_usage_events_rated') }}
-    where {{ affected_usage_dates_filter() }}
+    {{ rated_usage_events('(' ~ corrected_usage_events(days) ~ ')') | indent(4) }}
 ),
 
 final as (
