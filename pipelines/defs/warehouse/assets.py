@@ -63,7 +63,9 @@ def warehouse_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
     # dbt holds the DuckDB file while it builds, so row counts are read once it is done; the
     # events are held until then (a few hundred, small) and go out with their counts.
     events = []
-    for event in dbt.cli(["build"], context=context).stream():
+    # One target directory per data directory: dbt's partial parse survives from run to run.
+    target = warehouse.settings().data_dir / "dbt-target"
+    for event in dbt.cli(["build"], context=context, target_path=target).stream():
         events.append(event)
         if len(events) == 20:
             kill_point("mid_dbt")  # dbt is still building: some models done, others not
@@ -109,7 +111,8 @@ def dbt_docs(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: 
     regenerate = not (target.exists() and stamp.exists() and stamp.read_text() == code)
     if regenerate:
         stamp.unlink(missing_ok=True)
-        invocation = dbt.cli(["docs", "generate", "--static"], manifest=dbt_project.manifest_path).wait()
+        invocation = dbt.cli(["docs", "generate", "--static"], manifest=dbt_project.manifest_path,
+                             target_path=settings.data_dir / "dbt-target").wait()
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
         shutil.copyfile(invocation.target_path / "static_index.html", tmp)
