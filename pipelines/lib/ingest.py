@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -93,28 +94,44 @@ def _duck_type(c) -> str:
 
 
 def ingest_all(con, settings: Settings) -> RunSummary:
-    """Ingest every complete batch under the exports root not loaded yet, in export order."""
+    """Ingest every complete batch under the exports root not loaded yet, in export order.
+
+    While one batch loads, the next is read and checked against its value rules in a second
+    thread (file checks, parsing and pandera need no warehouse, and release the GIL): the two
+    cores work at once, and at most one batch is held ahead."""
     ensure_schema(con)
     summary = RunSummary()
     known = {r[0]: (r[1], r[2]) for r in con.execute(
         "select batch_id, status, manifest_sha256 from ops.ingested_batches").fetchall()}
+    plan: list[tuple[Path, str, str]] = []  # (folder, manifest hash, what to do)
     for batch_dir in discover(settings.exports_dir):
         digest = manifest_hash(batch_dir)
         status, seen_digest = known.get(batch_dir.name, (None, None))
         if status == "loaded":
-            if digest == seen_digest:
+            plan.append((batch_dir, digest, "skip" if digest == seen_digest else "conflict"))
+        else:  # new, or rejected before: a corrected re-delivery under the same id loads
+            plan.append((batch_dir, digest, "load"))
+    to_load = [d for d, _, action in plan if action == "load"]
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead") as pool:
+        ahead = {d: pool.submit(prepare_batch, d) for d in to_load[:1]}
+        for batch_dir, digest, action in plan:
+            if action == "skip":
                 summary.skipped.append(batch_dir.name)  # cheap: no data file is read again
-            else:
+                continue
+            if action == "conflict":
                 _record_conflict(con, batch_dir.name, digest)
                 summary.conflicts.append(batch_dir.name)
-            continue
-        # New, or rejected before: a corrected re-delivery under the same id loads.
-        outcome = ingest_batch(con, settings, batch_dir)
-        if outcome is None:
-            summary.loaded.append(batch_dir.name)
-            kill_point("between_batches")
-        else:
-            summary.rejected[batch_dir.name] = outcome
+                continue
+            prepared = ahead.pop(batch_dir).result()
+            following = to_load.index(batch_dir) + 1
+            if following < len(to_load):
+                ahead[to_load[following]] = pool.submit(prepare_batch, to_load[following])
+            outcome = ingest_batch(con, settings, batch_dir, prepared)
+            if outcome is None:
+                summary.loaded.append(batch_dir.name)
+                kill_point("between_batches")
+            else:
+                summary.rejected[batch_dir.name] = outcome
     if settings.retry_quarantine:
         summary.released = release_quarantine(con, settings)
     return summary
@@ -133,31 +150,54 @@ def _record_conflict(con, batch_id: str, digest: str) -> None:
                where batch_id = ?""", [digest, now, batch_id])
 
 
-def ingest_batch(con, settings: Settings, batch_dir: Path) -> str | None:
-    """Load one batch. Returns None when loaded, or the reason it was rejected."""
+@dataclass
+class PreparedBatch:
+    """A batch read and checked without the warehouse: its manifest, every file's rows as text
+    and the rows failing a value rule, or the reason the whole batch is rejected."""
+
+    digest: str
+    batch: Batch | None = None
+    # table -> (manifest file, text read, rows failing a value rule, the other rows typed)
+    files: dict[str, tuple] = field(default_factory=dict)
+    rejected: str | None = None
+
+
+def prepare_batch(batch_dir: Path) -> PreparedBatch:
     digest = manifest_hash(batch_dir)
     try:
         batch = read_manifest(batch_dir)
-        reads: dict[str, tuple] = {}
+        files: dict[str, tuple] = {}
         for f in batch.files:
             path = verify_file(batch, f)
             read = read_file(path, f, TABLES[f.table])
             if read.rows_in_file != f.row_count:
                 raise BatchRejected(
                     f"{f.path} holds {read.rows_in_file} data rows, the manifest says {f.row_count}")
-            reads[f.table] = (f, read)
+            table = TABLES[f.table]
+            failures = first_reasons(table, read.frame, batch.exported_at)
+            typed = _typed(table, read.frame.join(failures, on=ROW, how="anti"))
+            files[f.table] = (f, read, failures, typed)
     except BatchRejected as exc:
-        _record_batch(con, batch_dir.name, digest, None, "rejected", str(exc), 0)
-        log.warning("batch %s rejected: %s", batch_dir.name, exc)
-        return str(exc)
+        return PreparedBatch(digest, rejected=str(exc))
+    return PreparedBatch(digest, batch, files)
+
+
+def ingest_batch(con, settings: Settings, batch_dir: Path, prepared: PreparedBatch | None = None) -> str | None:
+    """Load one batch. Returns None when loaded, or the reason it was rejected."""
+    prepared = prepared or prepare_batch(batch_dir)
+    batch, digest = prepared.batch, prepared.digest
+    if prepared.rejected is not None:
+        _record_batch(con, batch_dir.name, digest, None, "rejected", prepared.rejected, 0)
+        log.warning("batch %s rejected: %s", batch_dir.name, prepared.rejected)
+        return prepared.rejected
 
     now = datetime.now(timezone.utc)
     con.execute("begin transaction")
     try:
         for table_name in LOAD_ORDER:
-            if table_name in reads:
-                f, read = reads[table_name]
-                _load_file(con, settings, batch, TABLES[table_name], f, read, now)
+            if table_name in prepared.files:
+                f, read, value_failures, typed = prepared.files[table_name]
+                _load_file(con, settings, batch, TABLES[table_name], f, read, value_failures, typed, now)
         _record_batch(con, batch.batch_id, digest, batch.exported_at, "loaded", None, len(batch.files), now)
         con.execute("commit")
     except BaseException:
@@ -188,9 +228,14 @@ def _canonical(table: Table) -> pl.Expr:
     return pl.concat_str(parts, separator="\u241f")
 
 
-def _stage(con, table: Table, text: pl.DataFrame) -> None:
-    """Type rows that passed the value rules and stage them as `incoming`, with a content hash."""
-    typed = table.cast(text.select([*table.column_names, ROW])).with_columns(_canonical(table).alias("_content"))
+def _typed(table: Table, text: pl.DataFrame) -> pl.DataFrame:
+    """Rows that passed the value rules, in the contract's types, with their canonical content."""
+    return table.cast(text.select([*table.column_names, ROW])).with_columns(_canonical(table).alias("_content"))
+
+
+def _stage(con, table: Table, text: pl.DataFrame | None = None, typed: pl.DataFrame | None = None) -> None:
+    """Stage typed rows as `incoming`, with a content hash."""
+    typed = typed if typed is not None else _typed(table, text)
     con.register("incoming_typed", typed)
     con.execute("create or replace temp table incoming as "
                 "select * exclude (_content), md5(_content) as _content_hash from incoming_typed")
@@ -221,9 +266,9 @@ def _raw_records(frame: pl.DataFrame) -> pl.DataFrame:
         lambda r: json.dumps(r, ensure_ascii=False), return_dtype=pl.String).alias("raw_record"))
 
 
-def _load_file(con, settings: Settings, batch: Batch, table: Table, f, read: FileRead, now) -> None:
-    value_failures = first_reasons(table, read.frame, batch.exported_at)
-    _stage(con, table, read.frame.join(value_failures, on=ROW, how="anti"))
+def _load_file(con, settings: Settings, batch: Batch, table: Table, f, read: FileRead,
+               value_failures: pl.DataFrame, typed: pl.DataFrame, now) -> None:
+    _stage(con, table, typed=typed)
     failing = pl.concat([value_failures, _apply(con, table, batch.batch_id, f.path)])
 
     unparseable = pl.DataFrame(
