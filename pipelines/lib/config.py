@@ -53,6 +53,11 @@ class Settings:
         return self.warehouse_dir / "analytics.duckdb"
 
     @property
+    def dbt_target_dir(self) -> Path:
+        """dbt's target directory: one per data directory, so its partial parse survives runs."""
+        return self.data_dir / "dbt-target"
+
+    @property
     def reports_dir(self) -> Path:
         return self.data_dir / "reports"
 

@@ -111,9 +111,14 @@ def ingest_all(con, settings: Settings) -> RunSummary:
             plan.append((batch_dir, digest, "skip" if digest == seen_digest else "conflict"))
         else:  # new, or rejected before: a corrected re-delivery under the same id loads
             plan.append((batch_dir, digest, "load"))
-    to_load = [d for d, _, action in plan if action == "load"]
+    to_load = iter([(d, digest) for d, digest, action in plan if action == "load"])
+
+    def read_next():  # the next batch to load, being read in the second thread (or None)
+        following = next(to_load, None)
+        return following and pool.submit(prepare_batch, *following)
+
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead") as pool:
-        ahead = {d: pool.submit(prepare_batch, d) for d in to_load[:1]}
+        ahead = read_next()
         for batch_dir, digest, action in plan:
             if action == "skip":
                 summary.skipped.append(batch_dir.name)  # cheap: no data file is read again
@@ -122,10 +127,7 @@ def ingest_all(con, settings: Settings) -> RunSummary:
                 _record_conflict(con, batch_dir.name, digest)
                 summary.conflicts.append(batch_dir.name)
                 continue
-            prepared = ahead.pop(batch_dir).result()
-            following = to_load.index(batch_dir) + 1
-            if following < len(to_load):
-                ahead[to_load[following]] = pool.submit(prepare_batch, to_load[following])
+            prepared, ahead = ahead.result(), read_next()  # batches load in plan order
             outcome = ingest_batch(con, settings, batch_dir, prepared)
             if outcome is None:
                 summary.loaded.append(batch_dir.name)
@@ -162,8 +164,7 @@ class PreparedBatch:
     rejected: str | None = None
 
 
-def prepare_batch(batch_dir: Path) -> PreparedBatch:
-    digest = manifest_hash(batch_dir)
+def prepare_batch(batch_dir: Path, digest: str) -> PreparedBatch:
     try:
         batch = read_manifest(batch_dir)
         files: dict[str, tuple] = {}
@@ -184,7 +185,7 @@ def prepare_batch(batch_dir: Path) -> PreparedBatch:
 
 def ingest_batch(con, settings: Settings, batch_dir: Path, prepared: PreparedBatch | None = None) -> str | None:
     """Load one batch. Returns None when loaded, or the reason it was rejected."""
-    prepared = prepared or prepare_batch(batch_dir)
+    prepared = prepared or prepare_batch(batch_dir, manifest_hash(batch_dir))
     batch, digest = prepared.batch, prepared.digest
     if prepared.rejected is not None:
         _record_batch(con, batch_dir.name, digest, None, "rejected", prepared.rejected, 0)
@@ -233,9 +234,8 @@ def _typed(table: Table, text: pl.DataFrame) -> pl.DataFrame:
     return table.cast(text.select([*table.column_names, ROW])).with_columns(_canonical(table).alias("_content"))
 
 
-def _stage(con, table: Table, text: pl.DataFrame | None = None, typed: pl.DataFrame | None = None) -> None:
-    """Stage typed rows as `incoming`, with a content hash."""
-    typed = typed if typed is not None else _typed(table, text)
+def _stage(con, typed: pl.DataFrame) -> None:
+    """Stage typed rows (`_typed`) as `incoming`, with a content hash."""
     con.register("incoming_typed", typed)
     con.execute("create or replace temp table incoming as "
                 "select * exclude (_content), md5(_content) as _content_hash from incoming_typed")
@@ -268,7 +268,7 @@ def _raw_records(frame: pl.DataFrame) -> pl.DataFrame:
 
 def _load_file(con, settings: Settings, batch: Batch, table: Table, f, read: FileRead,
                value_failures: pl.DataFrame, typed: pl.DataFrame, now) -> None:
-    _stage(con, table, typed=typed)
+    _stage(con, typed)
     failing = pl.concat([value_failures, _apply(con, table, batch.batch_id, f.path)])
 
     unparseable = pl.DataFrame(
@@ -394,7 +394,7 @@ def release_quarantine(con, settings: Settings) -> int:
                             ).with_columns(pl.Series(ROW, [n for n, _ in rows], dtype=pl.Int64))
         con.execute("begin transaction")
         try:
-            _stage(con, table, text)
+            _stage(con, _typed(table, text))
             still_failing = _apply(con, table, batch_id, path)
             con.register("still_failing", still_failing)
             n = con.execute(

@@ -118,6 +118,19 @@ def test_the_rollup_test_catches_a_rollup_off_by_the_last_decimal(scenario, tmp_
     assert "usage_rollup_matches_events_usage_by_model_daily" in result.stdout
 
 
+def test_the_decimal_test_catches_a_float_column(scenario, tmp_path):
+    """is_decimal reads the column type by DESCRIBE, here through the where-subquery of a usage mart."""
+    data = tmp_path / "data"
+    shutil.copytree(scenario["settings"].data_dir, data)
+    check = "is_decimal_usage_by_model_daily_quantity"
+    assert dbt(data, "test", "--select", check).returncode == 0
+    con = duckdb.connect(str(data / "warehouse" / "build" / "analytics.duckdb"))
+    con.execute("alter table marts.usage_by_model_daily alter quantity type double")
+    con.close()
+    result = dbt(data, "test", "--select", check)
+    assert result.returncode != 0 and check in result.stdout
+
+
 def test_a_run_tests_the_days_it_rebuilt(scenario, tmp_path):
     """The usage marts' tests check the days the last run rebuilt (int_usage_affected_dates); a
     full audit (`--vars '{test_all_days: true}'`) checks every day."""

@@ -63,8 +63,7 @@ def warehouse_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
     # dbt holds the DuckDB file while it builds, so row counts are read once it is done; the
     # events are held until then (a few hundred, small) and go out with their counts.
     events = []
-    # One target directory per data directory: dbt's partial parse survives from run to run.
-    target = warehouse.settings().data_dir / "dbt-target"
+    target = warehouse.settings().dbt_target_dir
     for event in dbt.cli(["build"], context=context, target_path=target).stream():
         events.append(event)
         if len(events) == 20:
@@ -112,7 +111,7 @@ def dbt_docs(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: 
     if regenerate:
         stamp.unlink(missing_ok=True)
         invocation = dbt.cli(["docs", "generate", "--static"], manifest=dbt_project.manifest_path,
-                             target_path=settings.data_dir / "dbt-target").wait()
+                             target_path=settings.dbt_target_dir).wait()
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
         shutil.copyfile(invocation.target_path / "static_index.html", tmp)
