@@ -11,6 +11,7 @@ daily totals per organization and unit equal the generator's true totals: a fast
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -21,6 +22,7 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
+from pipelines.lib import generator as generator_module
 from pipelines.lib.config import PROJECT_ROOT, Settings
 from pipelines.lib.generator import Scenario, generate
 
@@ -185,27 +187,40 @@ def scenario(per_day: int, days: int, seed: int) -> Scenario:
 
 
 def bench(events: int, days: int, out: Path, settings: Settings, seed: int = 20261101, noop: bool = True) -> dict:
-    shutil.rmtree(out, ignore_errors=True)
     exports, stash, data = out / "exports", out / "stash", out / "data"
-    free = shutil.disk_usage(out.parent if out.parent.exists() else PROJECT_ROOT).free
-    need = events * 600  # exports, lake, two warehouse copies: ~600 bytes an event, measured at 1M
+    params = {"events": events, "days": days, "seed": seed,
+              "generator": hashlib.sha256(Path(generator_module.__file__).read_bytes()).hexdigest()}
+    stamp = out / "exports.json"  # what the exports there were generated from
+    reuse = stamp.exists() and json.loads(stamp.read_text()) == params and (out / "truth_full.json").exists()
+    if reuse:  # the same generator, scenario and seed write the same bytes: keep them
+        for held in stash.glob("*") if stash.exists() else []:  # a batch held back by a run cut short
+            shutil.move(str(held), exports / held.name)
+        for leftover in (stash, data, out / "baseline"):
+            shutil.rmtree(leftover, ignore_errors=True)
+    else:
+        shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(out).free
+    need = events * (400 if reuse else 600)  # exports, lake, two warehouse copies: ~600 bytes an event, measured at 1M
     if free < need:
         raise SystemExit(f"not enough disk: {free / 1e9:.1f} GB free, about {need / 1e9:.1f} GB needed")
     t = time.monotonic()
-    per_day = max(1, events // days)
-    # the first days-1 batches of a scenario do not depend on its length: their truth is the truth
-    # of the same scenario one day shorter
-    generate(out / "first", scenario(per_day, days - 1, seed))
-    generate(exports, scenario(per_day, days, seed))
+    if not reuse:
+        per_day = max(1, events // days)
+        # the first days-1 batches of a scenario do not depend on its length: their truth is the
+        # truth of the same scenario one day shorter
+        generate(out / "first", scenario(per_day, days - 1, seed))
+        generate(exports, scenario(per_day, days, seed))
+        shutil.copy(out / "first" / "expected_totals.json", out / "truth_full.json")
+        shutil.rmtree(out / "first")
+        stamp.write_text(json.dumps(params))
     generated = time.monotonic() - t
     last = sorted(p for p in exports.iterdir() if p.is_dir())[-1]
     stash.mkdir()
     shutil.move(str(last), stash / last.name)
-    shutil.copy(out / "first" / "expected_totals.json", out / "truth_full.json")
-    shutil.rmtree(out / "first")
     full_events = events // days * (days - 1)
 
-    results = {"events": events, "days": days, "generation_seconds": round(generated, 1),
+    results = {"events": events, "days": days, "generation_seconds": round(generated, 1), "exports_reused": reuse,
                "duckdb_memory_limit": settings.duckdb_memory_limit, "duckdb_threads": settings.duckdb_threads}
     results["baseline"] = run_baseline(exports, out / "baseline", settings)
     results["full"] = run_pipeline(exports, data, settings)

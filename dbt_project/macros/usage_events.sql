@@ -10,7 +10,9 @@
 -- correction whose original has not arrived yet has no row here: it waits, neither lost nor
 -- counted, and applies by itself once the original loads. Voids (quantity 0) are flagged here and
 -- dropped by the marts.
-with events as (
+-- not materialized: originals and corrections each scan the lake (the corrections' scan reads
+-- only their rows), instead of holding every event in memory to read it twice
+with events as not materialized (
     select * from {{ ref('stg_oltp__usage_events') }}
 ),
 
@@ -19,7 +21,7 @@ originals as (
     where correction_of is null
     {%- if days is not none %}
         -- an original's day is its lake partition: only these days' files are read
-        and event_date in ({% for d in days %}'{{ d }}'::date, {% endfor %}null::date)
+        and {{ partition_days_filter('event_date', days) }}
     {%- endif %}
 ),
 
@@ -71,8 +73,12 @@ units as (
     select * from {{ ref('int_usage_units_versioned') }}
 ),
 
-prices as (
-    select * from {{ ref('int_prices_current') }}
+model_prices as (
+    select * from {{ ref('int_price_segments') }} where model_id is not null
+),
+
+plan_prices as (
+    select * from {{ ref('int_price_segments') }} where model_id is null
 ),
 
 attributed as (
@@ -94,21 +100,23 @@ attributed as (
 ),
 
 priced as (
+    -- a model-specific price wins over the plan's price for the unit (int_price_segments: at
+    -- most one of each holds occurred_at)
     select
         a.*,
-        pr.price_id,
-        pr.unit_price,
-        pr.currency
+        coalesce(mp.price_id, pp.price_id) as price_id,
+        if(mp.price_id is null, pp.unit_price, mp.unit_price) as unit_price,
+        if(mp.price_id is null, pp.currency, mp.currency) as currency
     from attributed as a
-    left join prices as pr
-        on pr.plan_id = a.plan_id
-        and pr.usage_unit = a.usage_unit
-        and (pr.model_id = a.model_id or pr.model_id is null)
-        and a.occurred_at >= pr.effective_from
-        and (pr.effective_to is null or a.occurred_at < pr.effective_to)
-    qualify row_number() over (
-        partition by a.event_id order by pr.model_id is null, pr.effective_from desc, pr.price_id
-    ) = 1
+    left join model_prices as mp
+        on mp.plan_id = a.plan_id
+        and mp.usage_unit = a.usage_unit
+        and mp.model_id = a.model_id
+        and a.occurred_at >= mp.segment_from and a.occurred_at < mp.segment_to
+    left join plan_prices as pp
+        on pp.plan_id = a.plan_id
+        and pp.usage_unit = a.usage_unit
+        and a.occurred_at >= pp.segment_from and a.occurred_at < pp.segment_to
 ),
 
 final as (

@@ -27,6 +27,12 @@
     {{ return([]) }}
 {%- endmacro %}
 
+{# A filter on a lake partition date column for a list of days (affected_usage_days()): literal
+   dates, so DuckDB reads only those days' files. #}
+{% macro partition_days_filter(column, days) -%}
+    {{ column }} in ({% for d in days %}'{{ d }}'::date, {% endfor %}null::date)
+{%- endmacro %}
+
 {% macro affected_usage_dates_filter() -%}
     usage_date in (select usage_date from {{ ref('int_usage_affected_dates') }})
 {%- endmacro %}

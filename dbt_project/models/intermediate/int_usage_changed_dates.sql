@@ -11,13 +11,15 @@ with touched as (
     where table_name = 'usage_events'
 ),
 
-events as (
-    select event_id, occurred_at, correction_of, batch_id
+events as not materialized (
+    -- event_date is the lake partition, the UTC day of occurred_at (a singular test checks it):
+    -- read from the folder names, not computed from every row
+    select event_id, event_date, correction_of, batch_id
     from {{ ref('stg_oltp__usage_events') }}
 ),
 
 days as (
-    select distinct occurred_at::date as usage_date from events
+    select distinct event_date as usage_date from events
 ),
 
 bounds as (
@@ -25,10 +27,11 @@ bounds as (
 ),
 
 corrections_of_other_days as (
-    select o.occurred_at::date as usage_date, t.changed_at
+    select o.event_date as usage_date, t.changed_at
     from events as c
     inner join events as o on o.event_id = c.correction_of
-    inner join touched as t on t.batch_id = c.batch_id and t.usage_date = c.occurred_at::date
+    inner join touched as t on t.batch_id = c.batch_id and t.usage_date = c.event_date
+    where c.correction_of is not null
 ),
 
 dimension_versions as (
