@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import multiprocessing
 import os
 import re
 import shutil
@@ -210,8 +211,9 @@ def bench(events: int, days: int, out: Path, settings: Settings, seed: int = 202
         per_day = max(1, events // days)
         # the first days-1 batches of a scenario do not depend on its length: their truth is the
         # truth of the same scenario one day shorter
-        # two independent generator runs: one per core
-        with ProcessPoolExecutor(max_workers=2) as pool:
+        # two independent generator runs, one per core; spawned, not forked: a fork of a process
+        # whose polars or DuckDB threads hold a lock deadlocks
+        with ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn")) as pool:
             runs = [pool.submit(generate, out / "first", scenario(per_day, days - 1, seed)),
                     pool.submit(generate, exports, scenario(per_day, days, seed))]
             for run in runs:
@@ -227,18 +229,23 @@ def bench(events: int, days: int, out: Path, settings: Settings, seed: int = 202
 
     results = {"events": events, "days": days, "generation_seconds": round(generated, 1), "exports_reused": reuse,
                "duckdb_memory_limit": settings.duckdb_memory_limit, "duckdb_threads": settings.duckdb_threads}
-    results["baseline"] = run_baseline(exports, out / "baseline", settings)
-    results["full"] = run_pipeline(exports, data, settings)
+
+    def record(name: str, result: dict) -> None:
+        """Keep a run's figures, on disk at once: a long bench cut short still leaves them."""
+        result.pop("output", None)
+        result["events"] = full_events if name in ("baseline", "full") else events // days
+        results[name] = result
+        (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+
+    record("baseline", run_baseline(exports, out / "baseline", settings))
+    record("full", run_pipeline(exports, data, settings))
     check_correctness(data, out / "truth_full.json")
     shutil.move(str(stash / last.name), exports / last.name)
-    results["incremental"] = run_pipeline(exports, data, settings)
+    record("incremental", run_pipeline(exports, data, settings))
     check_correctness(data, exports / "expected_totals.json")
     if noop:
-        results["noop"] = run_pipeline(exports, data, settings)
+        record("noop", run_pipeline(exports, data, settings))
         check_correctness(data, exports / "expected_totals.json")
-    for r in [r for r in ("baseline", "full", "incremental", "noop") if r in results]:
-        results[r].pop("output", None)
-        results[r]["events"] = full_events if r in ("baseline", "full") else events // days
     return results
 
 
@@ -267,7 +274,6 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env()
     out = args.out or settings.data_dir / "bench"
     results = bench(args.events, args.days, out, settings)
-    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     print(render(results))
     print(f"\nwritten to {out / 'results.json'}")
     return 0

@@ -4,11 +4,29 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
+from pipelines.lib.config import Settings
 from pipelines.lib.generator import BatchWriter
 
 EXPORTED_AT = "2026-11-02T00:05:00Z"
+
+
+@contextmanager
+def project_dirs(root: Path) -> Iterator[Settings]:
+    """The exports root and the data directory under `root` for the block (the environment the
+    pipeline reads), as Settings."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("ANALYTICS_EXPORTS_DIR", str(root / "exports"))
+    mp.setenv("ANALYTICS_DATA_DIR", str(root / "data"))
+    try:
+        yield Settings.from_env()
+    finally:
+        mp.undo()
 
 ORG = dict(organization_id="o1", name="Org One", plan_id="plan_a", billing_currency="USD",
            created_at="2026-01-01T00:00:00Z", updated_at="2026-01-01T00:00:00Z")

@@ -45,3 +45,12 @@
         sum(unrated_event_count) as unrated_event_count,
         {{ usage_watermark() }} as _watermark
 {%- endmacro %}
+
+{# rpt_usage_ledger_reconciliation, incremental by charge date (int_reconciliation_affected_dates). #}
+{% macro delete_affected_charge_dates() -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }} where charge_date in (select charge_date from {{ ref('int_reconciliation_affected_dates') }})
+    {%- else -%}
+        select 1
+    {%- endif -%}
+{%- endmacro %}

@@ -128,7 +128,7 @@ def finance_report(con, settings: Settings) -> dict:
     directory = report_dir(settings, batch_id) / "finance"
     summary = con.execute("select * from marts.rpt_reconciliation_summary "
                           "order by organization_id, currency nulls last").pl()
-    reconciliation = "select * from marts.rpt_usage_ledger_reconciliation"
+    reconciliation = "select * exclude (_watermark) from marts.rpt_usage_ledger_reconciliation"
     breaks = f"{reconciliation} where status <> 'matched'"
     # A sheet is for reading: the biggest breaks first, at most SHEET_ROWS of them. The CSV has all.
     sheet_breaks = con.execute(

@@ -15,7 +15,7 @@ from pipelines.lib.config import Settings
 from pipelines.lib.duck import connect
 from pipelines.lib.generator import ENCODINGS
 from pipelines.lib.ingest import control_total_breaks, ingest_all
-from tests.helpers import DIMENSIONS, write_batch
+from tests.helpers import DIMENSIONS, project_dirs, write_batch
 from tests.warehouse.conftest import build, ingest as ingest_with_config
 
 UNITS = DIMENSIONS["usage_units"] + [dict(DIMENSIONS["usage_units"][0], usage_unit="gpu_hour.b200")]
@@ -143,18 +143,11 @@ def test_every_row_is_loaded_quarantined_with_its_reason_or_a_duplicate(tmp_path
            suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(batches=export.filter(lambda b: sum(len(s) for s, _ in b) >= 4))
 def test_the_usage_marts_equal_an_independent_reference(tmp_path_factory, batches):
-    root = tmp_path_factory.mktemp("marts")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("ANALYTICS_EXPORTS_DIR", str(root / "exports"))
-    mp.setenv("ANALYTICS_DATA_DIR", str(root / "data"))
-    try:
-        settings = Settings.from_env()
+    with project_dirs(tmp_path_factory.mktemp("marts")) as settings:
         expected, loaded = make_rows(batches)
         write_export(settings.exports_dir, expected)
         ingest_with_config(settings)
         build(settings.data_dir, "--select", "+fct_usage_daily", "--indirect-selection", "cautious")
-    finally:
-        mp.undo()
     con = connect(settings.build_db, settings)
     got = {(str(d), p, u): (q, n, a) for d, p, u, q, n, a in con.execute(
         "select usage_date, project_id, usage_unit, sum(quantity), sum(event_count), sum(rated_amount) "

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.lib.config import Settings
-from tests.helpers import write_batch
+from tests.helpers import project_dirs, write_batch
 from tests.warehouse.conftest import T0, build, dept, ev, ingest, org, price, project
 
 B1, B2 = "20261110T000500Z-000001", "20261111T000500Z-000002"
@@ -103,19 +102,14 @@ DIMENSIONS = {
 
 @pytest.fixture(scope="package")
 def finance(tmp_path_factory):
-    root = tmp_path_factory.mktemp("finance")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("ANALYTICS_EXPORTS_DIR", str(root / "exports"))
-    mp.setenv("ANALYTICS_DATA_DIR", str(root / "data"))
-    settings = Settings.from_env()
-    write_batch(settings.exports_dir, B1, {**DIMENSIONS, "usage_events": USAGE, "ledger_entries": LEDGER,
-                                           "runtime_instances": RUNTIMES,
-                                           "provider_inventory": LISTING_A + LISTING_B},
-                exported_at="2026-11-10T00:05:00Z")
-    # the newest batch lists provider A only: B keeps its last listing
-    write_batch(settings.exports_dir, B2, {"runtime_instances": RUNTIMES, "provider_inventory": LISTING_A},
-                exported_at="2026-11-11T00:05:00Z")
-    ingest(settings)
-    build(settings.data_dir)
-    yield settings
-    mp.undo()
+    with project_dirs(tmp_path_factory.mktemp("finance")) as settings:
+        write_batch(settings.exports_dir, B1, {**DIMENSIONS, "usage_events": USAGE, "ledger_entries": LEDGER,
+                                               "runtime_instances": RUNTIMES,
+                                               "provider_inventory": LISTING_A + LISTING_B},
+                    exported_at="2026-11-10T00:05:00Z")
+        # the newest batch lists provider A only: B keeps its last listing
+        write_batch(settings.exports_dir, B2, {"runtime_instances": RUNTIMES, "provider_inventory": LISTING_A},
+                    exported_at="2026-11-11T00:05:00Z")
+        ingest(settings)
+        build(settings.data_dir)
+        yield settings

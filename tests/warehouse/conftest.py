@@ -16,7 +16,7 @@ from pipelines.lib.config import Settings
 from pipelines.lib.duck import connect
 from pipelines.lib.ingest import ingest_all
 from pipelines.lib.ops_config import write_config_tables
-from tests.helpers import write_batch
+from tests.helpers import project_dirs, write_batch
 
 DBT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
 DBT = str(Path(sys.executable).with_name("dbt"))
@@ -150,24 +150,20 @@ def marts(db: Path) -> dict[str, list]:
 @pytest.fixture(scope="package")
 def scenario(tmp_path_factory):
     root = tmp_path_factory.mktemp("usage")
-    exports, data = root / "exports", root / "data"
-    mp = pytest.MonkeyPatch()
-    mp.setenv("ANALYTICS_EXPORTS_DIR", str(exports))
-    mp.setenv("ANALYTICS_DATA_DIR", str(data))
-    settings = Settings.from_env()
-    write_batch(exports, B1, BATCH1, exported_at="2026-11-10T00:05:00Z")
-    ingest(settings)
-    build(data)
-    after_first = marts(settings.build_db)
-    write_batch(exports, B2, BATCH2, exported_at="2026-11-16T00:05:00Z", encoding=("jsonl", "gzip"))
-    ingest(settings)
-    build(data)
-    incremental = marts(settings.build_db)
-    build(data)
-    rerun = marts(settings.build_db)
-    full = root / "full"
-    shutil.copytree(data, full)
-    build(full, "--full-refresh")
-    rebuilt = marts(full / "warehouse" / "build" / "analytics.duckdb")
-    yield dict(settings=settings, after_first=after_first, incremental=incremental, rerun=rerun, rebuilt=rebuilt)
-    mp.undo()
+    with project_dirs(root) as settings:
+        exports, data = settings.exports_dir, settings.data_dir
+        write_batch(exports, B1, BATCH1, exported_at="2026-11-10T00:05:00Z")
+        ingest(settings)
+        build(data)
+        after_first = marts(settings.build_db)
+        write_batch(exports, B2, BATCH2, exported_at="2026-11-16T00:05:00Z", encoding=("jsonl", "gzip"))
+        ingest(settings)
+        build(data)
+        incremental = marts(settings.build_db)
+        build(data)
+        rerun = marts(settings.build_db)
+        full = root / "full"
+        shutil.copytree(data, full)
+        build(full, "--full-refresh")
+        rebuilt = marts(full / "warehouse" / "build" / "analytics.duckdb")
+        yield dict(settings=settings, after_first=after_first, incremental=incremental, rerun=rerun, rebuilt=rebuilt)

@@ -2,7 +2,15 @@
 -- side. rated_amount is the summed full-precision rated amount rounded half-even to cents (an
 -- exact expression: DuckDB's ROUND and casts round half away from zero). A key takes the first
 -- status that applies, in the contract's order.
-with usage as (
+-- Incremental by charge date: a run rebuilds the days whose usage or ledger changed since the
+-- last build (int_reconciliation_affected_dates); every day on a first build or --full-refresh.
+{{ config(materialized='incremental', incremental_strategy='append', on_schema_change='append_new_columns',
+          pre_hook="{{ delete_affected_charge_dates() }}") }}
+with affected as (
+    select charge_date from {{ ref('int_reconciliation_affected_dates') }}
+),
+
+usage as (
     select
         organization_id,
         project_id,
@@ -16,6 +24,9 @@ with usage as (
         sum(unrated_event_count) as unrated_events
     -- the daily rollup holds the same exact sums as the events, in far fewer rows
     from {{ ref('fct_usage_daily') }}
+    {%- if is_incremental() %}
+    where usage_date in (select charge_date from affected)
+    {%- endif %}
     group by all
 ),
 
@@ -32,6 +43,9 @@ ledger as (
         count(*) as ledger_lines,
         count(*) filter (where quantity is null) as lines_without_quantity
     from {{ ref('int_ledger_usage_charges') }}
+    {%- if is_incremental() %}
+    where charge_date in (select charge_date from affected)
+    {%- endif %}
     group by all
 ),
 
@@ -87,7 +101,8 @@ final as (
         rated_amount_exact,
         usage_events,
         unrated_events,
-        ledger_lines
+        ledger_lines,
+        (select max(changed_at) from {{ ref('int_reconciliation_changed_dates') }}) as _watermark
     from joined
 )
 
