@@ -54,3 +54,13 @@
         select 1
     {%- endif -%}
 {%- endmacro %}
+
+{# on-run-start: a reconciliation built before it was incremental has no _watermark, and adding
+   the column in the run that rewrites it fails in DuckDB ("another transaction has altered this
+   table"). Add it first, empty, in its own statement: every day is then older than any change,
+   and the run rebuilds them all. A no-op on a current or missing table. #}
+{% macro add_reconciliation_watermark() -%}
+    {%- set rel = api.Relation.create(database=target.database, schema='marts',
+                                      identifier='rpt_usage_ledger_reconciliation') -%}
+    alter table if exists {{ rel }} add column if not exists _watermark timestamptz
+{%- endmacro %}

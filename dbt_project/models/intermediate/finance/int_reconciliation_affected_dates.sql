@@ -1,13 +1,9 @@
 -- The charge dates rpt_usage_ledger_reconciliation rebuilds in this run: days changed after the
--- newest watermark it holds. Every day on a full refresh, on its first build, or when it has no
--- watermark yet (built before it was incremental).
-{%- set ns = namespace(watermarked=false, rel=none) %}
+-- newest watermark it holds. Every day on a full refresh or its first build.
+{%- set ns = namespace(rel=none) %}
 {%- if execute and not flags.FULL_REFRESH %}
     {%- set ns.rel = adapter.get_relation(database=target.database, schema='marts',
                                           identifier='rpt_usage_ledger_reconciliation') %}
-    {%- if ns.rel is not none %}
-        {%- set ns.watermarked = '_watermark' in adapter.get_columns_in_relation(ns.rel) | map(attribute='name') | list %}
-    {%- endif %}
 {%- endif %}
 
 with changes as (
@@ -16,6 +12,6 @@ with changes as (
 
 select charge_date
 from changes
-{%- if ns.watermarked %}
+{%- if ns.rel is not none %}
 where changed_at > (select coalesce(max(_watermark), '-infinity'::timestamptz) from {{ ns.rel }})
 {%- endif %}
