@@ -81,14 +81,14 @@ def stream_csvs(con, sql: str, targets: dict[Path, pl.Expr | None], batch_rows: 
         for path, tmp in tmps.items():
             path.parent.mkdir(parents=True, exist_ok=True)
             handles[path] = tmp.open("wb")
-        first = True
-        for batch in itertools.chain(reader, [None]):
-            if batch is None and not first:
-                break
-            frame = pl.from_arrow(batch if batch is not None else reader.schema.empty_table())
+        batches = iter(reader)
+        first = next(batches, None)
+        if first is None:  # no rows at all: the header still
+            first = reader.schema.empty_table()
+        for n, batch in enumerate(itertools.chain([first], batches)):
+            frame = pl.from_arrow(batch)
             for path, keep in targets.items():
-                (frame if keep is None else frame.filter(keep)).write_csv(handles[path], include_header=first)
-            first = False
+                (frame if keep is None else frame.filter(keep)).write_csv(handles[path], include_header=n == 0)
     finally:
         for fh in handles.values():
             fh.close()
