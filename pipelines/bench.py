@@ -24,9 +24,8 @@ from concurrent.futures import ProcessPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 
-from pipelines.lib import generator as generator_module
+from pipelines.lib import generator
 from pipelines.lib.config import PROJECT_ROOT, Settings
-from pipelines.lib.generator import Scenario, generate
 
 STAGES = {  # Dagster step -> bench stage
     "ingest_batches": "ingest_and_lake", "ops__ingested_files_control_totals": "ingest_and_lake",
@@ -182,8 +181,8 @@ def check_correctness(data: Path, truth_file: Path) -> None:
 
 # ---------------------------------------------------------------- the bench
 
-def scenario(per_day: int, days: int, seed: int) -> Scenario:
-    return Scenario(organizations=50, projects_per_org=50, keys_per_project=2, models=20, days=days,
+def scenario(per_day: int, days: int, seed: int) -> generator.Scenario:
+    return generator.Scenario(organizations=50, projects_per_org=50, keys_per_project=2, models=20, days=days,
                     events_per_day=per_day, duplicate_rate=0.03, late_rate=0.03, correction_rate=0.01,
                     seed=seed, faults=False, usage_encoding=("csv", "gzip"))
 
@@ -191,7 +190,7 @@ def scenario(per_day: int, days: int, seed: int) -> Scenario:
 def bench(events: int, days: int, out: Path, settings: Settings, seed: int = 20261101, noop: bool = True) -> dict:
     exports, stash, data = out / "exports", out / "stash", out / "data"
     params = {"events": events, "days": days, "seed": seed,
-              "generator": hashlib.sha256(Path(generator_module.__file__).read_bytes()).hexdigest()}
+              "generator": hashlib.sha256(Path(generator.__file__).read_bytes()).hexdigest()}
     stamp = out / "exports.json"  # what the exports there were generated from
     reuse = stamp.exists() and json.loads(stamp.read_text()) == params and (out / "truth_full.json").exists()
     if reuse:  # the same generator, scenario and seed write the same bytes: keep them
@@ -214,8 +213,8 @@ def bench(events: int, days: int, out: Path, settings: Settings, seed: int = 202
         # two independent generator runs, one per core; spawned, not forked: a fork of a process
         # whose polars or DuckDB threads hold a lock deadlocks
         with ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn")) as pool:
-            runs = [pool.submit(generate, out / "first", scenario(per_day, days - 1, seed)),
-                    pool.submit(generate, exports, scenario(per_day, days, seed))]
+            runs = [pool.submit(generator.generate, out / "first", scenario(per_day, days - 1, seed)),
+                    pool.submit(generator.generate, exports, scenario(per_day, days, seed))]
             for run in runs:
                 run.result()
         shutil.copy(out / "first" / "expected_totals.json", out / "truth_full.json")

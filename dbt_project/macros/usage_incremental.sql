@@ -11,9 +11,12 @@
     (select max(changed_at) from {{ ref('int_usage_changed_dates') }})
 {%- endmacro %}
 
-{% macro delete_affected_usage_dates() -%}
+{# The pre-hook of a model incremental by day: delete the days this run rebuilds, listed in the
+   `column` of the work-list model `affected` (int_usage_affected_dates for the usage marts,
+   int_reconciliation_affected_dates for the reconciliation). Nothing on a first build. #}
+{% macro delete_affected_days(column, affected) -%}
     {%- if is_incremental() -%}
-        delete from {{ this }} where usage_date in (select usage_date from {{ ref('int_usage_affected_dates') }})
+        delete from {{ this }} where {{ column }} in (select {{ column }} from {{ ref(affected) }})
     {%- else -%}
         select 1
     {%- endif -%}
@@ -44,15 +47,6 @@
         sum(event_count) as event_count,
         sum(unrated_event_count) as unrated_event_count,
         {{ usage_watermark() }} as _watermark
-{%- endmacro %}
-
-{# rpt_usage_ledger_reconciliation, incremental by charge date (int_reconciliation_affected_dates). #}
-{% macro delete_affected_charge_dates() -%}
-    {%- if is_incremental() -%}
-        delete from {{ this }} where charge_date in (select charge_date from {{ ref('int_reconciliation_affected_dates') }})
-    {%- else -%}
-        select 1
-    {%- endif -%}
 {%- endmacro %}
 
 {# on-run-start: a reconciliation built before it was incremental has no _watermark, and adding

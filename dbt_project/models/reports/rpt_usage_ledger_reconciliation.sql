@@ -5,7 +5,7 @@
 -- Incremental by charge date: a run rebuilds the days whose usage or ledger changed since the
 -- last build (int_reconciliation_affected_dates); every day on a first build or --full-refresh.
 {{ config(materialized='incremental', incremental_strategy='append', on_schema_change='append_new_columns',
-          pre_hook="{{ delete_affected_charge_dates() }}") }}
+          pre_hook="{{ delete_affected_days('charge_date', 'int_reconciliation_affected_dates') }}") }}
 with affected as (
     select charge_date from {{ ref('int_reconciliation_affected_dates') }}
 ),
