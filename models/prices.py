@@ -1,7 +1,6 @@
 """prices: the price book; [effective_from, effective_to) says when a price applies."""
-import polars as pl
 
-from models._contract import Col, Table, parse_timestamp
+from models._contract import Col, Table, parsed
 
 TABLE = Table(
     name="prices", kind="dimension", key=("price_id",),
@@ -13,6 +12,6 @@ TABLE = Table(
     ),
     # An empty or inverted validity window would rate nothing, silently.
     row_checks=(
-        ("out_of_range", lambda: parse_timestamp(pl.col("effective_to")) > parse_timestamp(pl.col("effective_from"))),
+        ("out_of_range", lambda: parsed("effective_to") > parsed("effective_from")),
     ),
 )

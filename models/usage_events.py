@@ -2,9 +2,8 @@
 
 References (organization, project, api key, model, unit) and duplicates need other rows and
 other batches: they are checked in DuckDB at load time (pipelines/lib/ingest.py), not here."""
-import polars as pl
 
-from models._contract import Col, Table, parse_timestamp
+from models._contract import Col, Table, parsed
 
 TABLE = Table(
     name="usage_events", kind="event", key=("event_id",),
@@ -20,6 +19,6 @@ TABLE = Table(
     partition_time="occurred_at",
     row_checks=(
         ("recorded_before_occurred",
-         lambda: parse_timestamp(pl.col("recorded_at")) >= parse_timestamp(pl.col("occurred_at"))),
+         lambda: parsed("recorded_at") >= parsed("occurred_at")),
     ),
 )

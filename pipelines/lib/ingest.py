@@ -23,6 +23,7 @@ from models import LOAD_ORDER, TABLES, Table
 from pipelines.lib import lake
 from pipelines.lib.batches import Batch, BatchRejected, discover, manifest_hash, read_manifest, verify_file
 from pipelines.lib.config import Settings
+from pipelines.lib.duck import connect
 from pipelines.lib.faults import kill_point
 from pipelines.lib.readers import ROW, FileRead, read_file
 from pipelines.lib.validate import first_reasons
@@ -175,8 +176,9 @@ def prepare_batch(batch_dir: Path, digest: str) -> PreparedBatch:
                 raise BatchRejected(
                     f"{f.path} holds {read.rows_in_file} data rows, the manifest says {f.row_count}")
             table = TABLES[f.table]
-            failures = first_reasons(table, read.frame, batch.exported_at)
-            typed = _typed(table, read.frame.join(failures, on=ROW, how="anti"))
+            text = table.with_parsed(read.frame)  # each timestamp and decimal parsed once, here
+            failures = first_reasons(table, text, batch.exported_at)
+            typed = _typed(table, text.join(failures, on=ROW, how="anti"))
             files[f.table] = (f, read, failures, typed)
     except BatchRejected as exc:
         return PreparedBatch(digest, rejected=str(exc))
@@ -230,22 +232,34 @@ def _canonical(table: Table) -> pl.Expr:
 
 
 def _typed(table: Table, text: pl.DataFrame) -> pl.DataFrame:
-    """Rows that passed the value rules, in the contract's types, with their canonical content."""
-    return table.cast(text.select([*table.column_names, ROW])).with_columns(_canonical(table).alias("_content"))
+    """Rows that passed the value rules, in the contract's types, with the md5 of their canonical
+    content (hashed here, in the reading thread, so the loading thread only compares hashes)."""
+    columns = [*table.column_names, *(c for c in table.parsed_names if c in text.columns), ROW]
+    typed = table.cast(text.select(columns))
+    hasher = connect()
+    try:
+        hasher.register("content", typed.select(_canonical(table).alias("content")))
+        hashes = hasher.execute("select md5(content) as _content_hash from content").pl()
+    finally:
+        hasher.close()
+    return typed.with_columns(hashes["_content_hash"])  # a projection keeps the rows' order
 
 
 def _stage(con, typed: pl.DataFrame) -> None:
-    """Stage typed rows (`_typed`) as `incoming`, with a content hash."""
+    """Stage typed rows (`_typed`) as `incoming`."""
     con.register("incoming_typed", typed)
-    con.execute("create or replace temp table incoming as "
-                "select * exclude (_content), md5(_content) as _content_hash from incoming_typed")
+    con.execute("create or replace temp table incoming as select * from incoming_typed")
     con.unregister("incoming_typed")
 
 
-def _apply(con, table: Table, batch_id: str, path: str) -> pl.DataFrame:
+def _decide(con, table: Table) -> None:
     """Rules that need other rows (references, then duplicates, the contract's order) on
-    `incoming`; loads the rows that pass, records duplicates, returns the failing rows."""
+    `incoming`: the temp table `outcome` says, per row, loaded, duplicate or the reason."""
     con.execute(f"create or replace temp table outcome as {_outcome_sql(table)}")
+
+
+def _record(con, table: Table, batch_id: str, path: str) -> pl.DataFrame:
+    """Load the rows `outcome` passes, record its duplicates; returns the failing rows."""
     cols = ", ".join(table.column_names)
     con.execute(
         f"""insert into raw.{table.name} ({cols}, _batch_id, _path, _row_number, _content_hash)
@@ -269,8 +283,24 @@ def _raw_records(frame: pl.DataFrame) -> pl.DataFrame:
 def _load_file(con, settings: Settings, batch: Batch, table: Table, f, read: FileRead,
                value_failures: pl.DataFrame, typed: pl.DataFrame, now) -> None:
     _stage(con, typed)
-    failing = pl.concat([value_failures, _apply(con, table, batch.batch_id, f.path)])
+    _decide(con, table)
+    # The loaded rows go to the lake from this process's typed copy, in a second thread, while
+    # the warehouse takes its own copy: both are written before the batch commits.
+    not_loaded = con.execute("select _row_number from outcome where outcome <> 'loaded'").pl()[ROW]
+    loaded = typed.filter(~pl.col(ROW).is_in(not_loaded.implode())).sort(ROW)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lake-writer") as writer:
+        lake_days = writer.submit(_write_lake_rows, settings, batch.batch_id, table, loaded)
+        failing = pl.concat([value_failures, _record(con, table, batch.batch_id, f.path)])
+        _quarantine(con, batch, table, f, read, failing, now)
+        days = lake_days.result()
+    _record_touched(con, batch.batch_id, table, days, now)
+    _write_quarantine_file(con, settings, batch.batch_id, table)
+    if table.name == "usage_events":
+        kill_point("mid_file")  # the lake has this file's Parquet; the batch is not committed
 
+
+def _quarantine(con, batch: Batch, table: Table, f, read: FileRead, failing: pl.DataFrame, now) -> None:
+    """Quarantine the failing and unparseable rows, with their raw records; record the file."""
     unparseable = pl.DataFrame(
         {ROW: [r for r, _ in read.unparseable], "reason": "unparseable",
          "raw_record": [json.dumps({"raw_text": t}, ensure_ascii=False) for _, t in read.unparseable]},
@@ -287,9 +317,6 @@ def _load_file(con, settings: Settings, batch: Batch, table: Table, f, read: Fil
         [batch.batch_id, table.name, f.path, f.format, f.compression, f.sha256, read.rows_in_file,
          read.extra_columns])
     _count_outcomes(con, batch.batch_id, table.name)
-    _write_lake(con, settings, batch.batch_id, table, now)
-    if table.name == "usage_events":
-        kill_point("mid_file")  # the lake has this file's Parquet; the batch is not committed
 
 
 def _count_outcomes(con, batch_id: str, table_name: str) -> None:
@@ -352,13 +379,46 @@ def _reference_sql(table: Table) -> str:
         end"""
 
 
+def _lake_columns(table: Table) -> list[str]:
+    return [*table.column_names, "_batch_id", "_row_number"]
+
+
+def _write_lake_rows(settings: Settings, batch_id: str, table: Table, loaded: pl.DataFrame) -> list:
+    """A file's loaded rows (typed, in row order) into the lake; returns the event days written."""
+    rows = loaded.with_columns(_batch_id=pl.lit(batch_id, dtype=pl.String)).select(_lake_columns(table))
+    if table.kind == "dimension":
+        lake.write_parquet(rows, lake.snapshot_file(settings.lake_dir, table.name, batch_id))
+        return []
+    day = pl.col(table.partition_time).dt.date()  # the column is UTC: its UTC day
+    days = rows.select(day.unique().sort()).to_series().to_list()
+    for d in days:
+        lake.write_parquet(rows.filter(day == d), lake.event_file(settings.lake_dir, table.name, d, batch_id))
+    return days
+
+
+def _record_touched(con, batch_id: str, table: Table, days: list, now) -> None:
+    if table.kind == "dimension":
+        con.execute("insert into ops.touched_dates values (?, ?, null, ?)", [batch_id, table.name, now])
+    elif days:
+        con.executemany("insert into ops.touched_dates values (?, ?, ?, ?)",
+                        [[batch_id, table.name, d, now] for d in days])
+
+
+def _write_quarantine_file(con, settings: Settings, batch_id: str, table: Table) -> None:
+    lake.copy_to_parquet(
+        con, "select * from ops.quarantine where batch_id = ? and table_name = ? order by row_number",
+        lake.quarantine_file(settings.lake_dir, table.name, batch_id), [batch_id, table.name])
+
+
 def _write_lake(con, settings: Settings, batch_id: str, table: Table, now) -> None:
-    cols = ", ".join([*table.column_names, "_batch_id", "_row_number"])
+    """Rewrite a loaded batch's lake files from the warehouse (after quarantined rows are released
+    into it): the same files, columns and order as `_write_lake_rows`."""
+    cols = ", ".join(_lake_columns(table))
     where = f"from raw.{table.name} where _batch_id = ?"
+    days = []
     if table.kind == "dimension":
         lake.copy_to_parquet(con, f"select {cols} {where} order by _row_number",
                              lake.snapshot_file(settings.lake_dir, table.name, batch_id), [batch_id])
-        con.execute("insert into ops.touched_dates values (?, ?, null, ?)", [batch_id, table.name, now])
     else:
         day = f"cast({table.partition_time} as date)"
         days = [r[0] for r in con.execute(f"select distinct {day} {where} order by 1", [batch_id]).fetchall()]
@@ -366,12 +426,8 @@ def _write_lake(con, settings: Settings, batch_id: str, table: Table, now) -> No
             lake.copy_to_parquet(
                 con, f"select {cols} {where} and {day} = ? order by _row_number",
                 lake.event_file(settings.lake_dir, table.name, d, batch_id), [batch_id, d])
-        if days:
-            con.executemany("insert into ops.touched_dates values (?, ?, ?, ?)",
-                            [[batch_id, table.name, d, now] for d in days])
-    lake.copy_to_parquet(
-        con, "select * from ops.quarantine where batch_id = ? and table_name = ? order by row_number",
-        lake.quarantine_file(settings.lake_dir, table.name, batch_id), [batch_id, table.name])
+    _record_touched(con, batch_id, table, days, now)
+    _write_quarantine_file(con, settings, batch_id, table)
 
 
 def release_quarantine(con, settings: Settings) -> int:
@@ -395,7 +451,8 @@ def release_quarantine(con, settings: Settings) -> int:
         con.execute("begin transaction")
         try:
             _stage(con, _typed(table, text))
-            still_failing = _apply(con, table, batch_id, path)
+            _decide(con, table)
+            still_failing = _record(con, table, batch_id, path)
             con.register("still_failing", still_failing)
             n = con.execute(
                 """update ops.quarantine q set released_at = $now

@@ -17,7 +17,7 @@ _PANDERA_REASONS = {"not_nullable": "missing_value", "column_in_dataframe": "mis
 
 
 def first_reasons(table: Table, frame: pl.DataFrame, exported_at: datetime | None) -> pl.DataFrame:
-    """Validate text rows against the table's contract.
+    """Validate text rows (parsed twins included or not: `Table.with_parsed`) against the table's contract.
 
     Returns one row per failing input row: (_row_number, reason), the reason being the first in
     the warehouse contract's order among all the checks the row fails.
@@ -27,7 +27,7 @@ def first_reasons(table: Table, frame: pl.DataFrame, exported_at: datetime | Non
     for offset in range(0, frame.height, CHUNK_ROWS):
         chunk = frame.slice(offset, CHUNK_ROWS)
         try:
-            schema.validate(chunk.select(table.column_names), lazy=True)
+            schema.validate(table.with_parsed(chunk).select([*table.column_names, *table.parsed_names]), lazy=True)
             continue
         except pa.errors.SchemaErrors as err:
             cases = err.failure_cases
