@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -245,11 +246,14 @@ def _typed(table: Table, text: pl.DataFrame) -> pl.DataFrame:
     return typed.with_columns(hashes["_content_hash"])  # a projection keeps the rows' order
 
 
-def _stage(con, typed: pl.DataFrame) -> None:
-    """Stage typed rows (`_typed`) as `incoming`."""
-    con.register("incoming_typed", typed)
-    con.execute("create or replace temp table incoming as select * from incoming_typed")
-    con.unregister("incoming_typed")
+@contextmanager
+def _staged(con, typed: pl.DataFrame):
+    """Typed rows (`_typed`) readable by SQL as `incoming` while the block runs (no copy)."""
+    con.register("incoming", typed)
+    try:
+        yield
+    finally:
+        con.unregister("incoming")
 
 
 def _decide(con, table: Table) -> None:
@@ -282,17 +286,17 @@ def _raw_records(frame: pl.DataFrame) -> pl.DataFrame:
 
 def _load_file(con, settings: Settings, batch: Batch, table: Table, f, read: FileRead,
                value_failures: pl.DataFrame, typed: pl.DataFrame, now) -> None:
-    _stage(con, typed)
-    _decide(con, table)
-    # The loaded rows go to the lake from this process's typed copy, in a second thread, while
-    # the warehouse takes its own copy: both are written before the batch commits.
-    not_loaded = con.execute("select _row_number from outcome where outcome <> 'loaded'").pl()[ROW]
-    loaded = typed.filter(~pl.col(ROW).is_in(not_loaded.implode())).sort(ROW)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lake-writer") as writer:
-        lake_days = writer.submit(_write_lake_rows, settings, batch.batch_id, table, loaded)
-        failing = pl.concat([value_failures, _record(con, table, batch.batch_id, f.path)])
-        _quarantine(con, batch, table, f, read, failing, now)
-        days = lake_days.result()
+    with _staged(con, typed):
+        _decide(con, table)
+        # The loaded rows go to the lake from this process's typed copy, in a second thread, while
+        # the warehouse takes its own copy: both are written before the batch commits.
+        not_loaded = con.execute("select _row_number from outcome where outcome <> 'loaded'").pl()[ROW]
+        loaded = typed.filter(~pl.col(ROW).is_in(not_loaded.implode())).sort(ROW)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lake-writer") as writer:
+            lake_days = writer.submit(_write_lake_rows, settings, batch.batch_id, table, loaded)
+            failing = pl.concat([value_failures, _record(con, table, batch.batch_id, f.path)])
+            days = lake_days.result()
+    _quarantine(con, batch, table, f, read, failing, now)
     _record_touched(con, batch.batch_id, table, days, now)
     _write_quarantine_file(con, settings, batch.batch_id, table)
     if table.name == "usage_events":
@@ -450,16 +454,16 @@ def release_quarantine(con, settings: Settings) -> int:
                             ).with_columns(pl.Series(ROW, [n for n, _ in rows], dtype=pl.Int64))
         con.execute("begin transaction")
         try:
-            _stage(con, _typed(table, text))
-            _decide(con, table)
-            still_failing = _record(con, table, batch_id, path)
-            con.register("still_failing", still_failing)
-            n = con.execute(
-                """update ops.quarantine q set released_at = $now
-                   where batch_id = $b and table_name = $t and released_at is null
-                     and row_number in (select _row_number from incoming)
-                     and row_number not in (select _row_number from still_failing)
-                   returning 1""", {"now": now, "b": batch_id, "t": table_name}).fetchall()
+            with _staged(con, _typed(table, text)):
+                _decide(con, table)
+                still_failing = _record(con, table, batch_id, path)
+                con.register("still_failing", still_failing)
+                n = con.execute(
+                    """update ops.quarantine q set released_at = $now
+                       where batch_id = $b and table_name = $t and released_at is null
+                         and row_number in (select _row_number from incoming)
+                         and row_number not in (select _row_number from still_failing)
+                       returning 1""", {"now": now, "b": batch_id, "t": table_name}).fetchall()
             # A row still failing says why now (its reference may have arrived, of another project).
             con.execute(
                 """update ops.quarantine q set reason = f.reason from still_failing f
