@@ -167,6 +167,7 @@ class PreparedBatch:
 
 
 def prepare_batch(batch_dir: Path, digest: str) -> PreparedBatch:
+    hasher = connect()
     try:
         batch = read_manifest(batch_dir)
         files: dict[str, tuple] = {}
@@ -179,10 +180,12 @@ def prepare_batch(batch_dir: Path, digest: str) -> PreparedBatch:
             table = TABLES[f.table]
             text = table.with_parsed(read.frame)  # each timestamp and decimal parsed once, here
             failures = first_reasons(table, text, batch.exported_at)
-            typed = _typed(table, text.join(failures, on=ROW, how="anti"))
+            typed = _typed(table, text.join(failures, on=ROW, how="anti"), hasher)
             files[f.table] = (f, read, failures, typed)
     except BatchRejected as exc:
         return PreparedBatch(digest, rejected=str(exc))
+    finally:
+        hasher.close()
     return PreparedBatch(digest, batch, files)
 
 
@@ -232,17 +235,21 @@ def _canonical(table: Table) -> pl.Expr:
     return pl.concat_str(parts, separator="\u241f")
 
 
-def _typed(table: Table, text: pl.DataFrame) -> pl.DataFrame:
+def _typed(table: Table, text: pl.DataFrame, hasher=None) -> pl.DataFrame:
     """Rows that passed the value rules, in the contract's types, with the md5 of their canonical
-    content (hashed here, in the reading thread, so the loading thread only compares hashes)."""
+    content, hashed by `hasher` (an in-memory DuckDB of the reading thread: the loading thread
+    then only compares hashes)."""
     columns = [*table.column_names, *(c for c in table.parsed_names if c in text.columns), ROW]
     typed = table.cast(text.select(columns))
-    hasher = connect()
+    own = hasher is None
+    hasher = connect() if own else hasher
     try:
         hasher.register("content", typed.select(_canonical(table).alias("content")))
         hashes = hasher.execute("select md5(content) as _content_hash from content").pl()
+        hasher.unregister("content")
     finally:
-        hasher.close()
+        if own:
+            hasher.close()
     return typed.with_columns(hashes["_content_hash"])  # a projection keeps the rows' order
 
 
