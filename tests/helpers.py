@@ -95,6 +95,12 @@ def rehash(batch_dir: Path, file_name: str) -> None:
     edit_manifest(batch_dir, fix)
 
 
+def lake_table(settings: Settings, table: str) -> str:
+    """SQL reading an event table's loaded rows back from the lake (the warehouse keeps only
+    their keys, in raw.<table>_keys)."""
+    return f"read_parquet('{settings.lake_dir}/{table}/*/*.parquet', hive_partitioning = false)"
+
+
 def effective_totals_from_lake(lake_dir: Path) -> dict:
     """An independent path to the truth, in plain polars over the lake: duplicates never reach it,
     the latest correction by outbox_seq wins, quantity 0 voids, the original keeps its occurred_at.

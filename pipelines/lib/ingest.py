@@ -81,6 +81,9 @@ class RunSummary:
 
 
 def ensure_schema(con) -> None:
+    """ops.*, and per export table raw.<table>: its typed shape (staging reads it before the
+    table's first lake file exists) holding a dimension's loaded rows; an event table's rows are
+    in the lake only, and raw.<table>_keys holds their keys, content hashes and provenance."""
     con.execute(OPS_DDL)
     for name, table in TABLES.items():
         cols = ", ".join(f"{c.name} {_duck_type(c)}" for c in table.columns)
@@ -88,6 +91,24 @@ def ensure_schema(con) -> None:
             f"create table if not exists raw.{name} ({cols}, _batch_id varchar, _path varchar, "
             f"_row_number bigint, _content_hash varchar)"
         )
+        if table.kind == "event" and not con.execute(
+                "select count(*) from duckdb_tables() where schema_name = 'raw' and table_name = ?",
+                [f"{name}_keys"]).fetchone()[0]:
+            # New, or a warehouse from when raw.<event table> held whole rows: they move to the
+            # keys table (the lake holds the rows already), in one transaction.
+            con.execute("begin transaction")
+            con.execute(f"create table {_loaded_table(table)} as select {', '.join(table.key)}, "
+                        f"_batch_id, _path, _row_number, _content_hash from raw.{name} order by _batch_id, _row_number")
+            con.execute(f"delete from raw.{name}")
+            con.execute("commit")
+
+
+def _loaded_table(table: Table) -> str:
+    """What the warehouse keeps of the rows it loaded: a dimension's whole rows (the reference
+    checks read them); an event's key, content hash and provenance (the duplicate checks and the
+    control totals need no more, and writing millions of whole rows a second time, next to the
+    lake, was the dearest step of a load)."""
+    return f"raw.{table.name}" if table.kind == "dimension" else f"raw.{table.name}_keys"
 
 
 def _duck_type(c) -> str:
@@ -270,10 +291,11 @@ def _decide(con, table: Table) -> None:
 
 
 def _record(con, table: Table, batch_id: str, path: str) -> pl.DataFrame:
-    """Load the rows `outcome` passes, record its duplicates; returns the failing rows."""
-    cols = ", ".join(table.column_names)
+    """Record the rows `outcome` passes as loaded (`_loaded_table`) and its duplicates; returns
+    the failing rows."""
+    cols = ", ".join(table.column_names if table.kind == "dimension" else table.key)
     con.execute(
-        f"""insert into raw.{table.name} ({cols}, _batch_id, _path, _row_number, _content_hash)
+        f"""insert into {_loaded_table(table)} ({cols}, _batch_id, _path, _row_number, _content_hash)
             select {cols}, ?, ?, _row_number, _content_hash from incoming
             semi join (select _row_number from outcome where outcome = 'loaded') using (_row_number)
             order by _row_number""", [batch_id, path])
@@ -334,7 +356,7 @@ def _count_outcomes(con, batch_id: str, table_name: str) -> None:
     """Each term of the control total counted from its own record, never derived from the others."""
     con.execute(
         f"""update ops.ingested_files set
-              rows_loaded = (select count(*) from raw.{table_name} where _batch_id = $1),
+              rows_loaded = (select count(*) from {_loaded_table(TABLES[table_name])} where _batch_id = $1),
               rows_quarantined = (select count(*) from ops.quarantine
                                   where batch_id = $1 and table_name = $2 and released_at is null),
               rows_duplicate = (select count(*) from ops.duplicate_rows where batch_id = $1 and table_name = $2)
@@ -347,7 +369,7 @@ def _outcome_sql(table: Table) -> str:
     reference = _reference_sql(table)
     if table.kind == "event":
         key_join = " and ".join(f"l.{k} = r.{k}" for k in table.key)
-        loaded = f"left join (select {keys}, _content_hash, _batch_id from raw.{table.name}) l on {key_join}"
+        loaded = f"left join (select {keys}, _content_hash, _batch_id from {_loaded_table(table)}) l on {key_join}"
         prior, prior_batch = "l._content_hash", "l._batch_id"
     else:  # a full snapshot: duplicates only within the file
         loaded, prior, prior_batch = "", "null", "null::varchar"
@@ -421,24 +443,19 @@ def _write_quarantine_file(con, settings: Settings, batch_id: str, table: Table)
         lake.quarantine_file(settings.lake_dir, table.name, batch_id), [batch_id, table.name])
 
 
-def _write_lake(con, settings: Settings, batch_id: str, table: Table, now) -> None:
-    """Rewrite a loaded batch's lake files from the warehouse (after quarantined rows are released
-    into it): the same files, columns and order as `_write_lake_rows`."""
-    cols = ", ".join(_lake_columns(table))
-    where = f"from raw.{table.name} where _batch_id = ?"
-    days = []
+def _merge_into_lake(settings: Settings, batch_id: str, table: Table, released: pl.DataFrame) -> list:
+    """Rows released from quarantine join their batch's lake files, rewritten whole in row order;
+    returns the event days written. Idempotent: a rerun after a crash before the commit finds
+    the rows in the files already and keeps one copy of each row number."""
     if table.kind == "dimension":
-        lake.copy_to_parquet(con, f"select {cols} {where} order by _row_number",
-                             lake.snapshot_file(settings.lake_dir, table.name, batch_id), [batch_id])
+        files = [f for f in [lake.snapshot_file(settings.lake_dir, table.name, batch_id)] if f.exists()]
     else:
-        day = f"cast({table.partition_time} as date)"
-        days = [r[0] for r in con.execute(f"select distinct {day} {where} order by 1", [batch_id]).fetchall()]
-        for d in days:
-            lake.copy_to_parquet(
-                con, f"select {cols} {where} and {day} = ? order by _row_number",
-                lake.event_file(settings.lake_dir, table.name, d, batch_id), [batch_id, d])
-    _record_touched(con, batch_id, table, days, now)
-    _write_quarantine_file(con, settings, batch_id, table)
+        files = sorted((settings.lake_dir / table.name).glob(f"*/{batch_id}.parquet"))
+    rows = released.select([*table.column_names, ROW])
+    if files:
+        kept = pl.read_parquet(files).filter(~pl.col(ROW).is_in(rows[ROW].implode()))
+        rows = pl.concat([kept.select(rows.columns), rows])
+    return _write_lake_rows(settings, batch_id, table, rows.sort(ROW))
 
 
 def release_quarantine(con, settings: Settings) -> int:
@@ -461,9 +478,11 @@ def release_quarantine(con, settings: Settings) -> int:
                             ).with_columns(pl.Series(ROW, [n for n, _ in rows], dtype=pl.Int64))
         con.execute("begin transaction")
         try:
-            with _staged(con, _typed(table, text)):
+            typed = _typed(table, text)
+            with _staged(con, typed):
                 _decide(con, table)
                 still_failing = _record(con, table, batch_id, path)
+                loaded = con.execute("select _row_number from outcome where outcome = 'loaded'").pl()[ROW]
                 con.register("still_failing", still_failing)
                 n = con.execute(
                     """update ops.quarantine q set released_at = $now
@@ -478,7 +497,9 @@ def release_quarantine(con, settings: Settings) -> int:
                 [batch_id, table_name])
             con.unregister("still_failing")
             _count_outcomes(con, batch_id, table_name)
-            _write_lake(con, settings, batch_id, table, now)
+            days = _merge_into_lake(settings, batch_id, table, typed.filter(pl.col(ROW).is_in(loaded.implode())))
+            _record_touched(con, batch_id, table, days, now)
+            _write_quarantine_file(con, settings, batch_id, table)
             con.execute("commit")
         except BaseException:
             con.execute("rollback")
@@ -490,10 +511,10 @@ def release_quarantine(con, settings: Settings) -> int:
 
 def control_total_breaks(con) -> list[dict]:
     """Files of loaded batches where rows in file != loaded + quarantined + duplicate, each term
-    recounted here from its own record (raw rows, quarantine rows, duplicate rows)."""
+    recounted here from its own record (loaded rows or keys, quarantine rows, duplicate rows)."""
     parts = " union all ".join(
-        f"select _batch_id as batch_id, '{t}' as table_name, count(*) as n from raw.{t} group by 1"
-        for t in TABLES)
+        f"select _batch_id as batch_id, '{t}' as table_name, count(*) as n from {_loaded_table(table)} group by 1"
+        for t, table in TABLES.items())
     return con.execute(f"""
         with loaded as ({parts}),
         quarantined as (select batch_id, table_name, count(*) as n from ops.quarantine

@@ -13,7 +13,7 @@ from pipelines.lib import lake
 from pipelines.lib.generator import ENCODINGS
 from pipelines.lib.ingest import control_total_breaks, ingest_all
 from pipelines.lib.publish import WarehouseBusy, writer_lock
-from tests.helpers import DIMENSIONS, PROJECT, edit_manifest, event, rehash, write_batch
+from tests.helpers import DIMENSIONS, PROJECT, edit_manifest, event, lake_table, rehash, write_batch
 
 B1, B2, B3 = "20261102T000500Z-000001", "20261103T000500Z-000002", "20261104T000500Z-000003"
 
@@ -35,7 +35,7 @@ def test_every_format_and_compression_loads_the_same_values(settings, con, encod
     write_batch(settings.exports_dir, B1, {**DIMENSIONS, "usage_events": rows}, encoding)
     assert ingest_all(con, settings).loaded == [B1]
     got = con.execute("select event_id, occurred_at::varchar, quantity, api_key_id, resource_id, attributes "
-                      "from raw.usage_events order by event_id").fetchall()
+                      f"from {lake_table(settings, 'usage_events')} order by event_id").fetchall()
     assert got == [
         ("e1", "2026-11-01 10:00:00+00", Decimal("1.5"), "k1", "r1", '{"a": 1}'),
         ("e2", "2026-11-01 22:30:00+00", Decimal("0.000000001"), None, None, '{"note": "line\\nbreak, \\"q\\""}'),
@@ -101,7 +101,7 @@ def test_parquet_native_types(settings, con):
         rehash(bd, "usage_events.parquet")
     summary = ingest_all(con, settings)
     assert summary.loaded == [B1, B2, B3], summary.rejected
-    assert con.execute("select event_id, occurred_at::varchar, quantity from raw.usage_events order by 1").fetchall() == [
+    assert con.execute(f"select event_id, occurred_at::varchar, quantity from {lake_table(settings, 'usage_events')} order by 1").fetchall() == [
         ("n1", "2025-11-01 10:00:00+00", Decimal("1.25")), ("n2", "2025-11-01 10:00:00+00", Decimal("2"))]
     assert quarantine(con) == {"n3": "bad_timestamp", "n4": "bad_decimal"}
 
@@ -114,7 +114,7 @@ def test_duplicates_are_compared_as_values_whatever_the_format(settings, con):
                 ("jsonl", "gzip"))
     ingest_all(con, settings)
     assert outcome_counts(con, B2) == (4, 1, 1, 2)
-    assert con.execute("select quantity from raw.usage_events where event_id = 'e1'").fetchone()[0] == Decimal("1.5")
+    assert con.execute(f"select quantity from {lake_table(settings, 'usage_events')} where event_id = 'e1'").fetchone()[0] == Decimal("1.5")
     assert con.execute("select batch_id, row_number, reason from ops.quarantine").fetchall() == [
         (B2, 2, "duplicate_conflict")]
     assert con.execute("select row_number, duplicate_of_batch_id from ops.duplicate_rows order by 1").fetchall() == [
@@ -140,7 +140,7 @@ def test_references_use_the_snapshots_loaded_so_far_this_batch_included(settings
         "u_org": "unknown_organization_id", "u_prj": "unknown_project_id", "u_key": "unknown_api_key_id",
         "u_model": "unknown_model_id", "u_unit": "unknown_usage_unit", "mm_prj": "reference_mismatch",
         "mm_key": "reference_mismatch", "no_model": "model_required"}
-    assert sorted(r[0] for r in con.execute("select event_id from raw.usage_events").fetchall()) == ["model_ok", "ok"]
+    assert sorted(r[0] for r in con.execute("select event_id from raw.usage_events_keys").fetchall()) == ["model_ok", "ok"]
 
 
 def test_redelivery_is_skipped_without_reading_its_files(settings, con):
@@ -149,7 +149,7 @@ def test_redelivery_is_skipped_without_reading_its_files(settings, con):
     (d / "usage_events.csv").unlink()  # a skipped batch never opens its data files
     summary = ingest_all(con, settings)
     assert summary.skipped == [B1] and not summary.loaded and not summary.rejected
-    assert con.execute("select count(*) from raw.usage_events").fetchone()[0] == 1
+    assert con.execute("select count(*) from raw.usage_events_keys").fetchone()[0] == 1
 
 
 def test_conflicting_redelivery_is_recorded_and_loads_nothing(settings, con):
@@ -158,7 +158,7 @@ def test_conflicting_redelivery_is_recorded_and_loads_nothing(settings, con):
     write_batch(settings.exports_dir, B1, {**DIMENSIONS, "usage_events": [event(), event(event_id="e2")]})
     summary = ingest_all(con, settings)
     assert summary.conflicts == [B1]
-    assert con.execute("select count(*) from raw.usage_events").fetchone()[0] == 1
+    assert con.execute("select count(*) from raw.usage_events_keys").fetchone()[0] == 1
     status, reason = con.execute("select status, reason from ops.ingested_batches").fetchone()
     assert status == "loaded" and "conflicting re-delivery" in reason
     ingest_all(con, settings)  # seen again: recorded once
@@ -194,21 +194,65 @@ def test_retry_quarantine_releases_rows_whose_reference_arrived(settings, con, m
     assert quarantine(con) == {"late": "unknown_project_id", "wrong_key": "unknown_project_id"}
     write_batch(settings.exports_dir, B2, {**DIMENSIONS, "projects": [PROJECT, dict(PROJECT, project_id="p3")]})
     ingest_all(con, settings)  # without the flag, nothing is retried
-    assert con.execute("select count(*) from raw.usage_events").fetchone()[0] == 1
+    assert con.execute("select count(*) from raw.usage_events_keys").fetchone()[0] == 1
     monkeypatch.setenv("ANALYTICS_RETRY_QUARANTINE", "1")
     from pipelines.lib.config import Settings
 
     summary = ingest_all(con, Settings.from_env())
     assert summary.released == 1
-    assert con.execute("select _batch_id, _row_number from raw.usage_events where event_id = 'late'").fetchone() == (B1, 2)
+    assert con.execute("select _batch_id, _row_number from raw.usage_events_keys where event_id = 'late'").fetchone() == (B1, 2)
     # k1 belongs to p1: now that p3 is known, the row is still quarantined, for its real reason
     assert con.execute("select raw_record::json->>'event_id', reason, released_at is not null from ops.quarantine "
                        "order by 1").fetchall() == [("late", "unknown_project_id", True),
                                                     ("wrong_key", "reference_mismatch", False)]
     assert outcome_counts(con, B1) == (3, 2, 1, 0)
     assert control_total_breaks(con) == []
-    lake_rows = con.execute(f"select count(*) from read_parquet('{settings.lake_dir}/usage_events/*/*.parquet')").fetchone()
-    assert lake_rows == (2,)
+    assert con.execute(f"select event_id, _batch_id, _row_number from {lake_table(settings, 'usage_events')} "
+                       "order by _row_number").fetchall() == [("e1", B1, 1), ("late", B1, 2)]
+
+
+def test_a_release_that_dies_before_its_commit_is_redone_once(settings, con, monkeypatch):
+    write_batch(settings.exports_dir, B1, {**DIMENSIONS, "usage_events": [event(), event(event_id="late", project_id="p3",
+                                                                                        api_key_id=None)]})
+    ingest_all(con, settings)
+    write_batch(settings.exports_dir, B2, {**DIMENSIONS, "projects": [PROJECT, dict(PROJECT, project_id="p3")]})
+    assert ingest_all(con, settings).loaded == [B2]
+    monkeypatch.setenv("ANALYTICS_RETRY_QUARANTINE", "1")
+    from pipelines.lib import ingest
+    from pipelines.lib.config import Settings
+
+    real = ingest._write_quarantine_file
+
+    def dies_after_the_lake(con, settings, batch_id, table):  # the lake files are rewritten by now
+        raise RuntimeError("killed")
+
+    monkeypatch.setattr(ingest, "_write_quarantine_file", dies_after_the_lake)
+    with pytest.raises(RuntimeError):
+        ingest_all(con, Settings.from_env())
+    assert con.execute("select count(*) from raw.usage_events_keys").fetchone() == (1,)  # rolled back
+    monkeypatch.setattr(ingest, "_write_quarantine_file", real)
+    assert ingest_all(con, Settings.from_env()).released == 1
+    assert con.execute(f"select event_id, _row_number from {lake_table(settings, 'usage_events')} "
+                       "order by _row_number").fetchall() == [("e1", 1), ("late", 2)]
+    assert control_total_breaks(con) == []
+
+
+def test_a_warehouse_holding_whole_event_rows_moves_to_keys_and_still_finds_duplicates(settings, con):
+    write_batch(settings.exports_dir, B1, {**DIMENSIONS, "usage_events": [event()]})
+    ingest_all(con, settings)
+    # The layout before raw.usage_events_keys: whole rows in raw.usage_events, no keys table.
+    cols = "event_id, outbox_seq, occurred_at, recorded_at, organization_id, project_id, api_key_id, model_id, " \
+           "resource_id, usage_unit, quantity, correction_of, attributes"
+    con.execute(f"""insert into raw.usage_events select {cols}, k._batch_id, k._path, k._row_number, k._content_hash
+                    from {lake_table(settings, 'usage_events')} l join raw.usage_events_keys k using (event_id)""")
+    con.execute("drop table raw.usage_events_keys")
+    write_batch(settings.exports_dir, B2, {"usage_events": [event(), event(event_id="e2")]})
+    assert ingest_all(con, settings).loaded == [B2]
+    assert con.execute("select count(*) from raw.usage_events").fetchone() == (0,)
+    assert con.execute("select event_id, _batch_id from raw.usage_events_keys order by 1").fetchall() == [
+        ("e1", B1), ("e2", B2)]
+    assert outcome_counts(con, B2) == (2, 1, 0, 1)
+    assert control_total_breaks(con) == []
 
 
 def test_control_totals_hold_for_every_file_and_a_break_is_caught(settings, con):

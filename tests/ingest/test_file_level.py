@@ -24,7 +24,7 @@ def assert_rejected(con, settings, fragment: str, bid=BID):
     status, reason = con.execute("select status, reason from ops.ingested_batches where batch_id = ?", [bid]).fetchone()
     assert status == "rejected" and fragment in reason
     # nothing of it loaded: no rows, no files recorded, no lake files
-    assert con.execute("select count(*) from raw.usage_events").fetchone()[0] == 0
+    assert con.execute("select count(*) from raw.usage_events_keys").fetchone()[0] == 0
     assert con.execute("select count(*) from raw.organizations").fetchone()[0] == 0
     assert con.execute("select count(*) from ops.ingested_files").fetchone()[0] == 0
     assert not (settings.lake_dir / "usage_events").exists()
@@ -146,4 +146,4 @@ def test_gzip_stream_is_read_whole(settings, con):
     (d / "usage_events.csv.gz").write_bytes(gzip.compress((header + "\n").encode()) + gzip.compress((row + "\n").encode()))
     rehash(d, "usage_events.csv.gz")
     assert ingest_all(con, settings).loaded == [BID]
-    assert con.execute("select count(*) from raw.usage_events").fetchone() == (1,)
+    assert con.execute("select count(*) from raw.usage_events_keys").fetchone() == (1,)

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines.lib.ingest import control_total_breaks, ingest_all
-from tests.helpers import DIMENSIONS, KEY, edit_manifest, event, rehash, write_batch
+from tests.helpers import DIMENSIONS, KEY, edit_manifest, event, lake_table, rehash, write_batch
 
 B1, B2 = "20261102T000500Z-000001", "20261103T000500Z-000002"
 
@@ -40,7 +40,7 @@ def test_a_10_mb_field_loads_whole(settings, con, encoding):
     big = json.dumps({"blob": "x" * (10 * 1024 * 1024)})
     write_batch(settings.exports_dir, B1, {**DIMENSIONS, "usage_events": [event(attributes=big)]}, encoding)
     assert ingest_all(con, settings).loaded == [B1]
-    assert con.execute("select length(attributes) from raw.usage_events").fetchone() == (len(big),)
+    assert con.execute(f"select length(attributes) from {lake_table(settings, 'usage_events')}").fetchone() == (len(big),)
 
 
 def test_parquet_columns_of_the_wrong_type_are_quarantined_by_type(settings, con):
@@ -76,7 +76,7 @@ def test_ids_and_column_names_that_look_like_sql_are_data_not_code(settings, con
     ingest_all(con, settings)
     assert reasons(con) == {1: "bad_id", 2: "bad_id"}
     assert con.execute("select count(*) from raw.organizations").fetchone() == (2,)
-    assert con.execute("select event_id from raw.usage_events").fetchall() == [("e3",)]
+    assert con.execute("select event_id from raw.usage_events_keys").fetchall() == [("e3",)]
     assert con.execute("select schema_drift from ops.ingested_files where table_name = 'usage_events'"
                        ).fetchone() == (["x'); drop table raw.organizations; --"],)
 
@@ -112,7 +112,7 @@ def test_decimals_at_and_past_the_caps(settings, con):
     write_batch(settings.exports_dir, B1, {**DIMENSIONS, "usage_events": rows})
     ingest_all(con, settings)
     assert reasons(con) == {2: "out_of_range", 3: "bad_decimal", 4: "bad_decimal"}
-    assert str(con.execute("select quantity from raw.usage_events").fetchone()[0]) == "999999999999.999999999"
+    assert str(con.execute(f"select quantity from {lake_table(settings, 'usage_events')}").fetchone()[0]) == "999999999999.999999999"
 
 
 def test_a_manifest_listing_a_file_still_being_written_loads_once_complete(settings, con):
