@@ -66,22 +66,33 @@ def parse_decimal(expr: pl.Expr) -> pl.Expr:
     return pl.when(expr.str.contains(DEC_RE)).then(expr.str.to_decimal(scale=9).cast(pl.Decimal(38, 9)))
 
 
+def parse_json_object(expr: pl.Expr) -> pl.Expr:
+    """Text -> the canonical text of the JSON object it holds; null when it holds none. Parsed in
+    Python, once per row: the rule (bad_json) and the content hash share it."""
+    return expr.map_elements(canonical_json_object, return_dtype=pl.String, skip_nulls=True)
+
+
 PARSED = ":parsed"  # suffix of a column's parsed twin, added once by Table.with_parsed
 
 
 def parsed(name: str) -> pl.Expr:
     """The column's value parsed into its contract type (null where the text breaks the contract).
 
-    Timestamps, dates and decimals are parsed once per frame (`Table.with_parsed`); every rule
-    reading the value (type, range, plausibility, order) and the typed load share that parse."""
+    Timestamps, dates, decimals and JSON objects are parsed once per frame (`Table.with_parsed`);
+    every rule reading the value (type, range, plausibility, order) and the typed load share that
+    parse. A JSON column's twin is its canonical text; the typed column keeps the text as sent."""
     return pl.col(name + PARSED)
 
 
-def _is_json_object(text: str) -> bool:
+def canonical_json_object(text: str) -> str | None:
+    """A JSON object's canonical text (keys sorted, no spaces), or None when the text is not one:
+    the same object written otherwise gives the same text (ingestion hashes it to tell a
+    re-delivery from a conflicting copy)."""
     try:
-        return isinstance(json.loads(text), dict)
+        value = json.loads(text)
     except (ValueError, TypeError):
-        return False
+        return None
+    return json.dumps(value, sort_keys=True, separators=(",", ":")) if isinstance(value, dict) else None
 
 
 @dataclass(frozen=True)
@@ -98,7 +109,8 @@ class Col:
 
     def parse(self) -> pl.Expr | None:
         """Text -> value, for the types whose parse the rules share (see `parsed`)."""
-        parse = {"timestamp": parse_timestamp, "date": parse_date, "decimal": parse_decimal}.get(self.type)
+        parse = {"timestamp": parse_timestamp, "date": parse_date, "decimal": parse_decimal,
+                 "json": parse_json_object}.get(self.type)
         return parse and parse(pl.col(self.name)).alias(self.name + PARSED)
 
     def typed(self) -> pl.Expr:
@@ -140,7 +152,7 @@ class Col:
         elif t == "bool":
             out.append(rule(lambda c: c.is_in(["true", "false"]), "bad_bool"))
         elif t == "json":
-            out.append(rule(lambda c: c.map_elements(_is_json_object, return_dtype=pl.Boolean), "bad_json"))
+            out.append(rule(lambda c: parsed(col).is_not_null(), "bad_json"))
         elif t == "currency":
             out.append(matches(CUR_RE, "bad_enum"))
         elif t == "enum":
@@ -220,7 +232,7 @@ class Table:
         )
 
     def with_parsed(self, frame: pl.DataFrame) -> pl.DataFrame:
-        """The text frame with the parsed twin of each timestamp, date and decimal column (once:
+        """The text frame with the parsed twin of each timestamp, date, decimal and JSON column (once:
         twins already there are kept). The schema's rules and `cast` read the twins."""
         return frame.with_columns([e for c in self.columns
                                    if (e := c.parse()) is not None and c.name + PARSED not in frame.columns])
@@ -229,7 +241,8 @@ class Table:
     def parsed_names(self) -> list[str]:
         return [c.name + PARSED for c in self.columns if c.parse() is not None]
 
-    def cast(self, frame: pl.DataFrame) -> pl.DataFrame:
+    def cast(self, frame: pl.DataFrame, keep_parsed: bool = False) -> pl.DataFrame:
         """Text (`with_parsed`) -> the contract's columns in the contract's types, for rows that
-        passed validation; the parsed twins are dropped."""
-        return self.with_parsed(frame).with_columns([c.typed() for c in self.columns]).drop(self.parsed_names)
+        passed validation; the parsed twins are dropped unless `keep_parsed`."""
+        typed = self.with_parsed(frame).with_columns([c.typed() for c in self.columns])
+        return typed if keep_parsed else typed.drop(self.parsed_names)

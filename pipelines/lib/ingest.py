@@ -21,6 +21,7 @@ from pathlib import Path
 import polars as pl
 
 from models import LOAD_ORDER, TABLES, Table
+from models._contract import parsed
 from pipelines.lib import lake
 from pipelines.lib.batches import Batch, BatchRejected, discover, manifest_hash, read_manifest, verify_file
 from pipelines.lib.config import Settings
@@ -244,14 +245,12 @@ def _record_batch(con, batch_id, digest, exported_at, status, reason, files, now
 
 
 def _canonical(table: Table) -> pl.Expr:
-    """The row's content as values: the same instant in another zone, the same decimal, the same
-    JSON object give the same text, whatever the file format."""
+    """The row's content as values, over typed rows with their parsed twins: the same instant in
+    another zone, the same decimal, the same JSON object (its canonical twin) give the same text,
+    whatever the file format."""
     parts = []
     for c in table.columns:
-        e = pl.col(c.name)
-        if c.type == "json":
-            e = e.map_elements(lambda t: json.dumps(json.loads(t), sort_keys=True, separators=(",", ":")),
-                               return_dtype=pl.String)
+        e = parsed(c.name) if c.type == "json" else pl.col(c.name)
         parts.append(e.cast(pl.String).fill_null("\u2400"))
     return pl.concat_str(parts, separator="\u241f")
 
@@ -261,7 +260,7 @@ def _typed(table: Table, text: pl.DataFrame, hasher=None) -> pl.DataFrame:
     content, hashed by `hasher` (an in-memory DuckDB of the reading thread: the loading thread
     then only compares hashes)."""
     columns = [*table.column_names, *(c for c in table.parsed_names if c in text.columns), ROW]
-    typed = table.cast(text.select(columns))
+    typed = table.cast(text.select(columns), keep_parsed=True)
     own = hasher is None
     hasher = connect() if own else hasher
     try:
@@ -271,7 +270,8 @@ def _typed(table: Table, text: pl.DataFrame, hasher=None) -> pl.DataFrame:
     finally:
         if own:
             hasher.close()
-    return typed.with_columns(hashes["_content_hash"])  # a projection keeps the rows' order
+    # a projection keeps the rows' order
+    return typed.drop(table.parsed_names).with_columns(hashes["_content_hash"])
 
 
 @contextmanager
