@@ -73,6 +73,8 @@ def parse_json_object(expr: pl.Expr) -> pl.Expr:
 
 
 PARSED = ":parsed"  # suffix of a column's parsed twin, added once by Table.with_parsed
+# The types whose parse the rules and the typed load share, and their parsers (see `parsed`).
+PARSERS = {"timestamp": parse_timestamp, "date": parse_date, "decimal": parse_decimal, "json": parse_json_object}
 
 
 def parsed(name: str) -> pl.Expr:
@@ -108,9 +110,8 @@ class Col:
     non_negative: bool = False  # decimal quantity: negative_quantity
 
     def parse(self) -> pl.Expr | None:
-        """Text -> value, for the types whose parse the rules share (see `parsed`)."""
-        parse = {"timestamp": parse_timestamp, "date": parse_date, "decimal": parse_decimal,
-                 "json": parse_json_object}.get(self.type)
+        """Text -> value, for the types in PARSERS (see `parsed`)."""
+        parse = PARSERS.get(self.type)
         return parse and parse(pl.col(self.name)).alias(self.name + PARSED)
 
     def typed(self) -> pl.Expr:
@@ -234,12 +235,12 @@ class Table:
     def with_parsed(self, frame: pl.DataFrame) -> pl.DataFrame:
         """The text frame with the parsed twin of each timestamp, date, decimal and JSON column (once:
         twins already there are kept). The schema's rules and `cast` read the twins."""
-        return frame.with_columns([e for c in self.columns
-                                   if (e := c.parse()) is not None and c.name + PARSED not in frame.columns])
+        return frame.with_columns([c.parse() for c in self.columns
+                                   if c.type in PARSERS and c.name + PARSED not in frame.columns])
 
     @property
     def parsed_names(self) -> list[str]:
-        return [c.name + PARSED for c in self.columns if c.parse() is not None]
+        return [c.name + PARSED for c in self.columns if c.type in PARSERS]
 
     def cast(self, frame: pl.DataFrame, keep_parsed: bool = False) -> pl.DataFrame:
         """Text (`with_parsed`) -> the contract's columns in the contract's types, for rows that

@@ -255,21 +255,15 @@ def _canonical(table: Table) -> pl.Expr:
     return pl.concat_str(parts, separator="\u241f")
 
 
-def _typed(table: Table, text: pl.DataFrame, hasher=None) -> pl.DataFrame:
+def _typed(table: Table, text: pl.DataFrame, hasher) -> pl.DataFrame:
     """Rows that passed the value rules, in the contract's types, with the md5 of their canonical
-    content, hashed by `hasher` (an in-memory DuckDB of the reading thread: the loading thread
-    then only compares hashes)."""
+    content, hashed by the DuckDB connection `hasher` (for a batch, the reading thread's in-memory
+    one: the loading thread then only compares hashes)."""
     columns = [*table.column_names, *(c for c in table.parsed_names if c in text.columns), ROW]
     typed = table.cast(text.select(columns), keep_parsed=True)
-    own = hasher is None
-    hasher = connect() if own else hasher
-    try:
-        hasher.register("content", typed.select(_canonical(table).alias("content")))
-        hashes = hasher.execute("select md5(content) as _content_hash from content").pl()
-        hasher.unregister("content")
-    finally:
-        if own:
-            hasher.close()
+    hasher.register("content", typed.select(_canonical(table).alias("content")))
+    hashes = hasher.execute("select md5(content) as _content_hash from content").pl()
+    hasher.unregister("content")
     # a projection keeps the rows' order
     return typed.drop(table.parsed_names).with_columns(hashes["_content_hash"])
 
@@ -478,7 +472,7 @@ def release_quarantine(con, settings: Settings) -> int:
                             ).with_columns(pl.Series(ROW, [n for n, _ in rows], dtype=pl.Int64))
         con.execute("begin transaction")
         try:
-            typed = _typed(table, text)
+            typed = _typed(table, text, con)  # few rows: the warehouse hashes them
             with _staged(con, typed):
                 _decide(con, table)
                 still_failing = _record(con, table, batch_id, path)

@@ -15,21 +15,24 @@ from pathlib import Path
 import polars as pl
 
 
-def copy_to_parquet(con, select_sql: str, target: Path, params: list | None = None) -> None:
-    """COPY a query to Parquet via a temporary name and a rename: readers never see half a file."""
+def _replace(target: Path, write) -> None:
+    """write(temporary name), then rename over target: readers never see half a file."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    con.execute(f"copy ({select_sql}) to '{_q(str(tmp))}' (format parquet, compression zstd)", params or [])
+    write(tmp)
     os.replace(tmp, target)
+
+
+def copy_to_parquet(con, select_sql: str, target: Path, params: list | None = None) -> None:
+    """COPY a query to Parquet (zstd)."""
+    _replace(target, lambda tmp: con.execute(
+        f"copy ({select_sql}) to '{_q(str(tmp))}' (format parquet, compression zstd)", params or []))
 
 
 def write_parquet(frame: pl.DataFrame, target: Path) -> None:
-    """Write typed rows to Parquet the same way (zstd, a temporary name and a rename). The lake's
-    column types are the warehouse's: TIMESTAMPTZ as UTC-adjusted microseconds, DECIMAL(38, 9)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    frame.write_parquet(tmp, compression="zstd", statistics=True)
-    os.replace(tmp, target)
+    """Typed rows to Parquet (zstd). The lake's column types are the warehouse's: TIMESTAMPTZ as
+    UTC-adjusted microseconds, DECIMAL(38, 9)."""
+    _replace(target, lambda tmp: frame.write_parquet(tmp, compression="zstd", statistics=True))
 
 
 def event_file(lake: Path, table: str, day, batch_id: str) -> Path:
