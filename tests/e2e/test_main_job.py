@@ -98,6 +98,26 @@ def test_the_run_is_recorded_in_the_dagster_instance(built):
         assert runs and runs[0].job_name == "main_job" and runs[0].status == DagsterRunStatus.SUCCESS
 
 
+def test_each_table_materialization_carries_its_row_count(built):
+    """dbt logs a table's count as it finishes (macros/row_count.sql); the run attaches it to that
+    model's materialization. Compared with a count of the published copy, table by table."""
+    from dagster import AssetKey, DagsterInstance
+
+    con = published(built)
+    tables = con.execute("select schema_name, table_name from duckdb_tables() "
+                         "where schema_name in ('intermediate', 'marts')").fetchall()
+    assert len(tables) > 30
+    counts = []
+    with DagsterInstance.from_config(str(built.data_dir / "dagster")) as instance:
+        for schema, table in tables:
+            event = instance.get_latest_materialization_event(AssetKey([schema, table]))
+            assert event is not None, (schema, table)
+            metadata = event.asset_materialization.metadata
+            counts.append(con.execute(f'select count(*) from "{schema}"."{table}"').fetchone()[0])
+            assert metadata["dagster/row_count"].value == counts[-1], (schema, table)
+    assert len(set(counts)) > 10  # counts that differ from table to table, not one number everywhere
+
+
 def test_a_rebuild_from_the_same_inputs_changes_nothing(built):
     before = warehouse_fingerprint(built)
     result = run_pipeline(built.data_dir, None, "--rebuild")

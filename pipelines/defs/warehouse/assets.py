@@ -1,4 +1,5 @@
 import os
+import re
 import shutil
 from collections.abc import Mapping
 from typing import Any
@@ -60,32 +61,27 @@ def warehouse_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
     if warehouse.build_is_current(context):
         return
     build_state.invalidate(warehouse.settings())  # the build warehouse changes from here on
-    # dbt holds the DuckDB file while it builds, so row counts are read once it is done; the
-    # events are held until then (a few hundred, small) and go out with their counts.
-    events = []
-    target = warehouse.settings().dbt_target_dir
-    for event in dbt.cli(["build"], context=context, target_path=target).stream():
-        events.append(event)
-        if len(events) == 20:
+    # Each event goes to Dagster as dbt reports it (the UI follows the build node by node), a
+    # table's materialization with the row count dbt logged for it (macros/row_count.sql).
+    invocation = dbt.cli(["build"], context=context, target_path=warehouse.settings().dbt_target_dir)
+    rows: dict[str, int] = {}
+    for n, raw in enumerate(invocation.stream_raw_events(), start=1):
+        if n == 20:
             kill_point("mid_dbt")  # dbt is still building: some models done, others not
+        if counted := ROW_COUNT.fullmatch(raw.raw_event["info"].get("msg") or ""):
+            rows[counted["unique_id"]] = int(counted["rows"])
+            continue
+        for event in raw.to_default_asset_events(manifest=invocation.manifest, dagster_dbt_translator=translator,
+                                                 context=context, target_path=invocation.target_path,
+                                                 project=dbt_project):
+            if isinstance(event, dg.Output) and event.metadata.get("unique_id"):
+                count = rows.get(event.metadata["unique_id"].value)
+                if count is not None:
+                    event = event.with_metadata({**event.metadata, "dagster/row_count": count})
+            yield event
 
-    counts = _row_counts(warehouse)
-    for event in events:
-        if isinstance(event, dg.Output):
-            name = "/".join(context.asset_key_for_output(event.output_name).path)
-            if name in counts:
-                event = event.with_metadata({**event.metadata, "dagster/row_count": counts[name]})
-        yield event
 
-
-def _row_counts(warehouse: WarehouseResource) -> dict[str, int]:
-    con = warehouse.connect()
-    try:
-        tables = con.execute("select schema_name, table_name from duckdb_tables() "
-                             "where schema_name in ('intermediate', 'marts')").fetchall()
-        return {f"{s}/{t}": con.execute(f'select count(*) from "{s}"."{t}"').fetchone()[0] for s, t in tables}
-    finally:
-        con.close()
+ROW_COUNT = re.compile(r"row count: (?P<unique_id>\S+) (?P<rows>\d+)")
 
 
 @dg.asset(
