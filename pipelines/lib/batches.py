@@ -6,9 +6,11 @@ ops.ingested_batches. Nothing here touches the warehouse.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import json
+import os
 import re
 import zlib
 from dataclasses import dataclass
@@ -137,8 +139,13 @@ def read_manifest(batch_dir: Path) -> Batch:
     return Batch(batch_id, batch_dir, digest, exported_at, tuple(files))
 
 
-def verify_file(batch: Batch, f: ManifestFile) -> Path:
-    """Existence, sha256, and readability of the bytes (gzip stream whole, text is UTF-8)."""
+def verify_file(batch: Batch, f: ManifestFile, scratch: Path | None = None) -> tuple[Path, str]:
+    """Existence, sha256, and readability of the bytes (gzip stream whole, text is UTF-8).
+
+    Returns the path to read the rows from and its compression. With `scratch` (a directory), a
+    gzipped text file's bytes, inflated here to be checked anyway, are kept there uncompressed
+    (`.inflated.<batch>.<file>.<pid>.tmp`, the caller removes it): the reader then does not
+    inflate the stream a second time (DuckDB's gzip reading was half the cost of reading a CSV)."""
     path = batch.directory / f.path
     if not path.is_file():
         raise BatchRejected(f"listed file {f.path} is missing")
@@ -148,19 +155,31 @@ def verify_file(batch: Batch, f: ManifestFile) -> Path:
             digest.update(block)
     if digest.hexdigest() != f.sha256:
         raise BatchRejected(f"sha256 of {f.path} does not match the manifest")
-    if f.format != "parquet":
-        decoder = _utf8_decoder()
-        try:
-            opener = gzip.open if f.compression == "gzip" else open
-            with opener(path, "rb") as fh:
-                for block in iter(lambda: fh.read(1 << 20), b""):
-                    decoder.decode(block)
-            decoder.decode(b"", final=True)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise BatchRejected(f"{f.path} is not a readable gzip file: {exc}") from exc
-        except UnicodeDecodeError as exc:
-            raise BatchRejected(f"{f.path} is not UTF-8: {exc}") from exc
-    return path
+    if f.format == "parquet":
+        return path, f.compression
+    keep = scratch is not None and f.compression == "gzip"
+    inflated = scratch / f".inflated.{batch.batch_id}.{f.path}.{os.getpid()}.tmp" if keep else None
+    decoder = _utf8_decoder()
+    try:
+        opener = gzip.open if f.compression == "gzip" else open
+        with opener(path, "rb") as fh, (open(inflated, "wb") if keep else contextlib.nullcontext()) as out:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                decoder.decode(block)
+                if out:
+                    out.write(block)
+        decoder.decode(b"", final=True)
+    except (OSError, EOFError, zlib.error) as exc:
+        _remove(inflated)
+        raise BatchRejected(f"{f.path} is not a readable gzip file: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        _remove(inflated)
+        raise BatchRejected(f"{f.path} is not UTF-8: {exc}") from exc
+    return (inflated, "none") if keep else (path, f.compression)
+
+
+def _remove(path: Path | None) -> None:
+    if path is not None:
+        path.unlink(missing_ok=True)
 
 
 def _utf8_decoder():

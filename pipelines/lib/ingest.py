@@ -139,7 +139,7 @@ def ingest_all(con, settings: Settings) -> RunSummary:
 
     def read_next():  # the next batch to load, being read in the second thread (or None)
         following = next(to_load, None)
-        return following and pool.submit(prepare_batch, *following)
+        return following and pool.submit(prepare_batch, *following, settings.data_dir)
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead") as pool:
         ahead = read_next()
@@ -188,14 +188,19 @@ class PreparedBatch:
     rejected: str | None = None
 
 
-def prepare_batch(batch_dir: Path, digest: str) -> PreparedBatch:
+def prepare_batch(batch_dir: Path, digest: str, scratch: Path) -> PreparedBatch:
+    """Read and check a batch; `scratch` is where its gzipped text files are inflated, once."""
     hasher = connect()
     try:
         batch = read_manifest(batch_dir)
         files: dict[str, tuple] = {}
         for f in batch.files:
-            path = verify_file(batch, f)
-            read = read_file(path, f, TABLES[f.table])
+            path, compression = verify_file(batch, f, scratch)
+            try:
+                read = read_file(path, f, TABLES[f.table], compression)
+            finally:
+                if path != batch.directory / f.path:
+                    path.unlink()
             if read.rows_in_file != f.row_count:
                 raise BatchRejected(
                     f"{f.path} holds {read.rows_in_file} data rows, the manifest says {f.row_count}")
@@ -213,7 +218,7 @@ def prepare_batch(batch_dir: Path, digest: str) -> PreparedBatch:
 
 def ingest_batch(con, settings: Settings, batch_dir: Path, prepared: PreparedBatch | None = None) -> str | None:
     """Load one batch. Returns None when loaded, or the reason it was rejected."""
-    prepared = prepared or prepare_batch(batch_dir, manifest_hash(batch_dir))
+    prepared = prepared or prepare_batch(batch_dir, manifest_hash(batch_dir), settings.data_dir)
     batch, digest = prepared.batch, prepared.digest
     if prepared.rejected is not None:
         _record_batch(con, batch_dir.name, digest, None, "rejected", prepared.rejected, 0)

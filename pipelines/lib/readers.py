@@ -39,9 +39,11 @@ class FileRead:
         return self.frame.height + len(self.unparseable)
 
 
-def read_file(path: Path, f: ManifestFile, table: Table) -> FileRead:
+def read_file(path: Path, f: ManifestFile, table: Table, compression: str | None = None) -> FileRead:
+    """The rows of a manifest file, as text; `path` and `compression` say where its bytes are read
+    (by default the manifest's: `verify_file` may hand over an inflated copy)."""
     reader = {"csv": _read_csv, "jsonl": _read_jsonl, "parquet": _read_parquet}[f.format]
-    result = reader(path, f, table)
+    result = reader(path, f, table, compression or f.compression)
     missing = [c for c in table.column_names if c not in result.frame.columns]
     if missing:
         raise BatchRejected(f"{f.path} lacks contract column(s) {', '.join(missing)}")
@@ -54,8 +56,8 @@ def _open_text(path: Path, compression: str):
     return io.TextIOWrapper(raw, encoding="utf-8", newline="")
 
 
-def _read_csv(path: Path, f: ManifestFile, table: Table) -> FileRead:
-    with _open_text(path, f.compression) as fh:
+def _read_csv(path: Path, f: ManifestFile, table: Table, compression: str) -> FileRead:
+    with _open_text(path, compression) as fh:
         header = next(csv.reader(fh), None)
     if not header:
         raise BatchRejected(f"{f.path} has no CSV header row")
@@ -69,7 +71,7 @@ def _read_csv(path: Path, f: ManifestFile, table: Table) -> FileRead:
     rel = con.sql(
         f"""select * from read_csv('{_sql_str(str(path))}', header = true, auto_detect = false,
             columns = {columns}, delim = ',', quote = '"', escape = '"', allow_quoted_nulls = false,
-            compression = '{'gzip' if f.compression == 'gzip' else 'none'}', store_rejects = true,
+            compression = '{'gzip' if compression == 'gzip' else 'none'}', store_rejects = true,
             strict_mode = true, null_padding = false, max_line_size = 134217728, parallel = false)"""
     )
     frame = rel.pl()
@@ -101,13 +103,13 @@ def _json_text(value, col_type: str | None) -> str | None:
     return WRONG_NATIVE_TYPE + json.dumps(value, ensure_ascii=False)
 
 
-def _read_jsonl(path: Path, f: ManifestFile, table: Table) -> FileRead:
+def _read_jsonl(path: Path, f: ManifestFile, table: Table, compression: str) -> FileRead:
     types = {c.name: c.type for c in table.columns}
     records: list[dict] = []
     numbers: list[int] = []
     bad: list[tuple[int, str]] = []
     keys: dict[str, None] = {}
-    with _open_text(path, f.compression) as fh:
+    with _open_text(path, compression) as fh:
         text = fh.read()
     lines = text.split("\n")
     if lines and lines[-1] == "":
@@ -160,7 +162,7 @@ def _plain_decimal(v: Decimal) -> str:
     return format(v, "f")
 
 
-def _read_parquet(path: Path, f: ManifestFile, table: Table) -> FileRead:
+def _read_parquet(path: Path, f: ManifestFile, table: Table, compression: str) -> FileRead:
     types = {c.name: c.type for c in table.columns}
     try:
         arrow = pq.read_table(path)

@@ -28,6 +28,7 @@ def assert_rejected(con, settings, fragment: str, bid=BID):
     assert con.execute("select count(*) from raw.organizations").fetchone()[0] == 0
     assert con.execute("select count(*) from ops.ingested_files").fetchone()[0] == 0
     assert not (settings.lake_dir / "usage_events").exists()
+    assert not list(settings.data_dir.glob(".inflated.*"))  # no inflated copy of a gzipped file left
 
 
 def test_unknown_contract_version(settings, con):
@@ -92,6 +93,15 @@ def test_not_utf8(settings, con):
     assert_rejected(con, settings, "is not UTF-8")
 
 
+def test_not_utf8_inside_gzip(settings, con):
+    """Checked while the stream is inflated (the copy the reader then reads is removed)."""
+    d = batch(settings, ("csv", "gzip"))
+    raw = gzip.decompress((d / "usage_events.csv.gz").read_bytes()) + b"e9,1,2026-11-01T10:00:00Z,\xff\xfe\n"
+    (d / "usage_events.csv.gz").write_bytes(gzip.compress(raw))
+    rehash(d, "usage_events.csv.gz")
+    assert_rejected(con, settings, "is not UTF-8")
+
+
 def test_not_parquet(settings, con):
     d = batch(settings, ("parquet", "none"))
     (d / "usage_events.parquet").write_bytes(b"PAR1 this is not parquet")
@@ -147,3 +157,4 @@ def test_gzip_stream_is_read_whole(settings, con):
     rehash(d, "usage_events.csv.gz")
     assert ingest_all(con, settings).loaded == [BID]
     assert con.execute("select count(*) from raw.usage_events_keys").fetchone() == (1,)
+    assert not list(settings.data_dir.glob(".inflated.*"))  # read from an inflated copy, removed after
