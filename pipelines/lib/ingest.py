@@ -207,7 +207,8 @@ def prepare_batch(batch_dir: Path, digest: str, scratch: Path) -> PreparedBatch:
             table = TABLES[f.table]
             text = table.with_parsed(read.frame)  # each timestamp and decimal parsed once, here
             failures = first_reasons(table, text, batch.exported_at)
-            typed = _typed(table, text.join(failures, on=ROW, how="anti"), hasher)
+            passing = text if failures.is_empty() else text.join(failures, on=ROW, how="anti")
+            typed = _typed(table, passing, hasher)
             files[f.table] = (f, read, failures, typed)
     except BatchRejected as exc:
         return PreparedBatch(digest, rejected=str(exc))
@@ -260,17 +261,22 @@ def _canonical(table: Table) -> pl.Expr:
     return pl.concat_str(parts, separator="\u241f")
 
 
+HASH_ROWS = 500_000  # rows whose canonical text is built and hashed at once (~180 bytes a usage event)
+
+
 def _typed(table: Table, text: pl.DataFrame, hasher) -> pl.DataFrame:
     """Rows that passed the value rules, in the contract's types, with the md5 of their canonical
     content, hashed by the DuckDB connection `hasher` (for a batch, the reading thread's in-memory
     one: the loading thread then only compares hashes)."""
     columns = [*table.column_names, *(c for c in table.parsed_names if c in text.columns), ROW]
     typed = table.cast(text.select(columns), keep_parsed=True)
-    hasher.register("content", typed.select(_canonical(table).alias("content")))
-    hashes = hasher.execute("select md5(content) as _content_hash from content").pl()
-    hasher.unregister("content")
-    # a projection keeps the rows' order
-    return typed.drop(table.parsed_names).with_columns(hashes["_content_hash"])
+    hashes = [pl.Series("_content_hash", [], pl.String)]
+    for offset in range(0, typed.height, HASH_ROWS):  # the canonical text of a slice at a time
+        hasher.register("content", typed.slice(offset, HASH_ROWS).select(_canonical(table).alias("content")))
+        # a projection keeps the rows' order
+        hashes.append(hasher.execute("select md5(content) as _content_hash from content").pl()["_content_hash"])
+        hasher.unregister("content")
+    return typed.drop(table.parsed_names).with_columns(pl.concat(hashes))
 
 
 @contextmanager
@@ -390,6 +396,12 @@ def _outcome_sql(table: Table) -> str:
     """
 
 
+def _decision_columns(table: Table) -> str:
+    """What the decision reads of a staged row: its key, row number and content hash (a row's
+    other columns would only be carried, and held in memory, through the whole query)."""
+    return ", ".join(f"i.{c}" for c in (*table.key, ROW, "_content_hash"))
+
+
 # The columns of a usage event that name other rows. A batch's events share far fewer
 # combinations of them than they have rows (~100k of 357k in the benchmark): each combination is
 # checked once, and the verdict joined back to its rows.
@@ -399,7 +411,7 @@ USAGE_REFERENCES = ("organization_id", "project_id", "api_key_id", "model_id", "
 def _checked_sql(table: Table) -> str:
     """CTE `checked`: the staged rows with `ref_reason`, the first reference rule each fails (or null)."""
     if table.name != "usage_events":
-        return "checked as (select i.*, null::varchar as ref_reason from incoming i)"
+        return f"checked as (select {_decision_columns(table)}, null::varchar as ref_reason from incoming i)"
     refs = ", ".join(USAGE_REFERENCES)
     same = " and ".join(f"i.{c} is not distinct from v.{c}" for c in USAGE_REFERENCES)
     # Against every version loaded so far, this batch's snapshots included: a key that ever
@@ -418,7 +430,7 @@ def _checked_sql(table: Table) -> str:
             end as ref_reason
             from (select distinct {refs} from incoming) i
         ), checked as (
-            select i.*, v.ref_reason from incoming i join verdicts v on {same}
+            select {_decision_columns(table)}, v.ref_reason from incoming i join verdicts v on {same}
         )"""
 
 

@@ -284,3 +284,25 @@ def test_a_second_writer_is_refused_with_a_clear_message(settings):
                 pass
     with writer_lock(settings):  # released after the block
         pass
+
+
+def test_content_hashes_do_not_depend_on_how_many_rows_are_hashed_at_once(monkeypatch):
+    """A large file's rows are hashed a slice at a time (ingest.HASH_ROWS): same hashes, same order."""
+    import duckdb
+    import polars as pl
+
+    from models import TABLES
+    from pipelines.lib import ingest
+    from pipelines.lib.readers import ROW
+
+    table = TABLES["usage_events"]
+    rows = [event(event_id=f"e{i}", quantity=f"{i}.5") for i in range(7)]
+    text = pl.DataFrame(rows, schema={c: pl.String for c in rows[0]}).with_columns(
+        pl.Series(ROW, range(1, 8), dtype=pl.Int64))
+    text = table.with_parsed(text)
+    hasher = duckdb.connect()
+    whole = ingest._typed(table, text, hasher)
+    monkeypatch.setattr(ingest, "HASH_ROWS", 3)  # slices of 3, 3 and 1 rows
+    sliced = ingest._typed(table, text, hasher)
+    assert sliced.equals(whole)
+    assert whole["_content_hash"].n_unique() == 7 and whole[ROW].to_list() == list(range(1, 8))
