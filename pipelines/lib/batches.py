@@ -145,7 +145,7 @@ def verify_file(batch: Batch, f: ManifestFile, scratch: Path | None = None) -> t
     Returns the path to read the rows from and its compression. With `scratch` (a directory), a
     gzipped text file's bytes, inflated here to be checked anyway, are kept there uncompressed
     (`.inflated.<batch>.<file>.<pid>.tmp`, the caller removes it): the reader then does not
-    inflate the stream a second time (DuckDB's gzip reading was half the cost of reading a CSV)."""
+    inflate the stream a second time (DuckDB's gzip reading was a third of reading a CSV)."""
     path = batch.directory / f.path
     if not path.is_file():
         raise BatchRejected(f"listed file {f.path} is missing")

@@ -49,6 +49,9 @@ def ops_configuration(context: dg.AssetExecutionContext, warehouse: WarehouseRes
         yield dg.MaterializeResult(asset_key=["config", name], metadata={"row_count": rows})
 
 
+# What dbt logs for a table as it finishes it (dbt_project/macros/row_count.sql).
+ROW_COUNT = re.compile(r"row count: (?P<unique_id>\S+) (?P<rows>\d+)")
+
 translator = WarehouseTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
 
 
@@ -80,8 +83,6 @@ def warehouse_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
                     event = event.with_metadata({**event.metadata, "dagster/row_count": count})
             yield event
 
-
-ROW_COUNT = re.compile(r"row count: (?P<unique_id>\S+) (?P<rows>\d+)")
 
 
 @dg.asset(
