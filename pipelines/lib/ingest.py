@@ -205,7 +205,7 @@ def prepare_batch(batch_dir: Path, digest: str, scratch: Path) -> PreparedBatch:
                 raise BatchRejected(
                     f"{f.path} holds {read.rows_in_file} data rows, the manifest says {f.row_count}")
             table = TABLES[f.table]
-            text = table.with_parsed(read.frame)  # each timestamp and decimal parsed once, here
+            text = table.with_parsed(read.frame)  # each timestamp, date, decimal and JSON value parsed once, here
             failures = first_reasons(table, text, batch.exported_at)
             passing = text if failures.is_empty() else text.join(failures, on=ROW, how="anti")
             typed = _typed(table, passing, hasher)
