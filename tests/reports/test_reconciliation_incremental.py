@@ -9,6 +9,7 @@ rebuild does, and leave Nov 9 as it was.
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 
 import duckdb
 import pytest
@@ -59,17 +60,57 @@ def runs(tmp_path_factory):
         ingest(settings)
         build(settings.data_dir, *SELECT)
         first = rows(settings.build_db)
+        older = replace(settings, data_dir=root / "older")  # as an older version left it, below
+        shutil.copytree(settings.data_dir, older.data_dir)
         write_batch(settings.exports_dir, B, BATCH_B, exported_at="2026-11-11T00:05:00Z")
         ingest(settings)
         build(settings.data_dir, *SELECT)
         incremental = rows(settings.build_db)
+        incremental_values = values(settings.build_db)
     full = root / "full"
     shutil.copytree(settings.data_dir, full)
     build(full, "--full-refresh", *SELECT)
-    return first, incremental, rows(full / "warehouse" / "build" / "analytics.duckdb")
+    widened = widen(older.build_db)
+    ingest(older)
+    build(older.data_dir, *SELECT)
+    return (first, incremental, rows(full / "warehouse" / "build" / "analytics.duckdb"), widened,
+            column_types(older.build_db), incremental_values, values(older.build_db))
+
+
+# What an older version stored wider (dbt_project/macros/usage_incremental.sql, narrowed_columns).
+WIDER = {("fct_usage_daily", "event_count"): "HUGEINT", ("fct_usage_daily", "unrated_event_count"): "HUGEINT",
+         ("rpt_usage_ledger_reconciliation", "usage_events"): "HUGEINT",
+         ("rpt_usage_ledger_reconciliation", "unrated_events"): "HUGEINT",
+         ("rpt_usage_ledger_reconciliation", "rated_amount"): "DECIMAL(38,2)"}
+
+
+def values(db) -> list:
+    con = duckdb.connect(str(db), read_only=True)
+    out = con.execute("select * exclude (_watermark) from marts.rpt_usage_ledger_reconciliation order by all").fetchall()
+    con.close()
+    return out
+
+
+def column_types(db) -> dict:
+    con = duckdb.connect(str(db), read_only=True)
+    out = {(t, c): ty for t, c, ty in con.execute(
+        "select table_name, column_name, data_type from information_schema.columns where table_schema = 'marts'"
+    ).fetchall() if (t, c) in WIDER}
+    con.close()
+    return out
+
+
+def widen(db) -> dict:
+    """Give the narrowed columns their former, wider types; returns the types they had."""
+    before = column_types(db)
+    con = duckdb.connect(str(db))
+    for (table, column), wider in WIDER.items():
+        con.execute(f"alter table marts.{table} alter column {column} type {wider}")
+    con.close()
+    return before
 
 def test_a_ledger_only_change_rebuilds_its_charge_date_like_a_full_rebuild(runs):
-    first, incremental, rebuilt = runs
+    first, incremental, rebuilt, *_ = runs
     assert {k: s for k, (s, _) in first.items()} == {
         (NOV7, "qty"): "matched", (NOV8, "tie_down"): "matched", (NOV9, "dup"): "matched"}
     assert {k: s for k, (s, _) in incremental.items()} == {
@@ -81,7 +122,14 @@ def test_a_ledger_only_change_rebuilds_its_charge_date_like_a_full_rebuild(runs)
 
 
 def test_days_nothing_changed_are_left_as_they_were(runs):
-    first, incremental, _ = runs
+    first, incremental, *_ = runs
     assert incremental[(NOV9, "dup")][1] == first[(NOV9, "dup")][1]  # not rebuilt: same watermark
     assert incremental[(NOV7, "qty")][1] > first[(NOV7, "qty")][1]
     assert incremental[(NOV8, "tie_down")][1] > first[(NOV8, "tie_down")][1]
+
+
+def test_a_warehouse_with_the_former_wider_types_is_narrowed_and_builds_the_same(runs):
+    *_, narrow, types, incremental, upgraded = runs
+    assert narrow == {k: "DECIMAL(18,2)" if k[1] == "rated_amount" else "BIGINT" for k in WIDER}
+    assert types == narrow  # converted by the on-run-start hook before the incremental marts ran
+    assert len(upgraded) == 4 and upgraded == incremental  # every value, money to the cent

@@ -15,8 +15,8 @@ windowed as (
         d.slo_name,
         s.target,
         s.window_days,
-        sum(w.total_events) as window_total_events,
-        sum(w.good_events) as window_good_events
+        sum(w.total_events)::bigint as window_total_events,
+        sum(w.good_events)::bigint as window_good_events
     from daily as d
     inner join definitions as s using (component, slo_name)
     inner join daily as w
