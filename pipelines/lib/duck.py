@@ -8,12 +8,20 @@ import duckdb
 
 from pipelines.lib.config import Settings
 
+# The storage format of a DuckDB file this project creates (DuckDB's default is v0.10.2's, for old
+# readers): v1.3.0's string compression writes the marts a third faster (a 3.1M-event slice of
+# fct_usage_events: 3.3 s -> 2.2 s, the same size) and reads them a little faster. Such a file
+# opens in DuckDB 1.3 and later. Set where a file is created; dbt's profile says the same
+# (dbt_project/profiles.yml). A file created before keeps its format.
+STORAGE_VERSION = "v1.3.0"
+
 
 def connect(path: Path | str = ":memory:", settings: Settings | None = None, read_only: bool = False):
     settings = settings or Settings.from_env()
     if path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path), read_only=read_only)
+    con = duckdb.connect(str(path), read_only=read_only,
+                         config={} if read_only else {"storage_compatibility_version": STORAGE_VERSION})
     # TIMESTAMPTZ -> DATE casts follow the session zone: pin it, or dates shift by host.
     con.execute("SET TimeZone = 'UTC'")
     con.execute(f"SET memory_limit = '{settings.duckdb_memory_limit}'")

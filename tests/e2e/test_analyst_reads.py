@@ -7,9 +7,11 @@ import subprocess
 import sys
 import textwrap
 
+import duckdb
 import pytest
 
 from pipelines.lib.config import SAMPLE_EXPORTS
+from pipelines.lib.duck import STORAGE_VERSION
 from tests.helpers import run_pipeline
 
 pytestmark = pytest.mark.e2e
@@ -54,3 +56,9 @@ def test_an_open_reader_keeps_its_view_and_the_next_connection_sees_the_new_data
     assert same == ["same", *before[1:]]  # a consistent view: the old file, whole
     assert new[0] == "new" and new[1] == "4"  # batches 3 and 5 loaded; 4 is the corrupt one
     assert int(new[2]) > int(before[2])
+    # the published file is in the storage format the pipeline creates files in (its faster
+    # string compression), not DuckDB's default v0.10.2 one
+    con = duckdb.connect(str(data / "warehouse" / "analytics.duckdb"), read_only=True)
+    assert con.execute("select tags['storage_version'] from duckdb_databases() where database_name = 'analytics'"
+                       ).fetchone()[0] == f"{STORAGE_VERSION}+"
+    con.close()
