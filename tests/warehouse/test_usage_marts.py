@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from datetime import date
+from pathlib import Path
 from decimal import Decimal as D
 
 import duckdb
@@ -156,3 +157,33 @@ def test_a_run_tests_the_days_it_rebuilt(scenario, tmp_path):
                 [days[-1]])
     con.close()
     assert dbt(data, "test", "--select", "usage_by_model_daily").returncode != 0
+
+
+def test_the_lake_id_test_counts_the_rebuilt_days_ids_over_every_day(scenario, tmp_path):
+    """unique_in_lake (dbt_project/tests/generic): a run counts the ids of the days it rebuilt
+    over the whole lake; ids of days it did not rebuild wait for a full audit."""
+    data = tmp_path / "data"
+    shutil.copytree(scenario["settings"].data_dir, data)
+    lake = data / "lake" / "usage_events"
+    days = sorted(p.name.removeprefix("event_date=") for p in lake.iterdir())
+    first = sorted((lake / f"event_date={days[0]}").glob("*.parquet"))[0]
+    con = duckdb.connect(str(data / "warehouse" / "build" / "analytics.duckdb"))
+    # as if a new batch had touched the last day only
+    con.execute("insert into ops.touched_dates values ('b-test', 'usage_events', ?, now())", [days[-1]])
+    con.close()
+    assert dbt(data, "run").returncode == 0
+    check = "unique_in_lake_stg_oltp__usage_events_event_id__event_date"
+    assert dbt(data, "test", "--select", check).returncode == 0
+
+    def plant(source: Path, day: str, name: str) -> None:  # the first event of `source` again, filed under `day`
+        target = lake / f"event_date={day}" / name
+        duckdb.execute(f"copy (select * from read_parquet('{source}') limit 1) to '{target}' (format parquet)")
+
+    plant(first, days[0], "again.parquet")  # repeated within a day no run rebuilds
+    assert dbt(data, "test", "--select", check).returncode == 0
+    audit = dbt(data, "test", "--select", check, "--vars", "{test_all_days: true}")
+    assert audit.returncode != 0 and check in audit.stdout
+    (lake / f"event_date={days[0]}" / "again.parquet").unlink()
+    plant(first, days[-1], "again.parquet")  # the rebuilt day repeats an id of another day
+    result = dbt(data, "test", "--select", check)
+    assert result.returncode != 0 and check in result.stdout
