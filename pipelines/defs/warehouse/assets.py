@@ -84,7 +84,6 @@ def warehouse_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
             yield event
 
 
-
 @dg.asset(
     group_name="warehouse",
     deps=[warehouse_dbt_models],
