@@ -124,8 +124,8 @@ final as (
         *,
         quantity * unit_price as rated_amount,
         unit_price is not null as is_rated,
-        occurred_at::date as usage_date,
-        date_trunc('hour', occurred_at) as usage_hour
+        {{ utc_date('occurred_at') }} as usage_date,
+        {{ utc_hour('occurred_at') }} as usage_hour
     from priced
 )
 

@@ -5,7 +5,7 @@
 -- depends_on: {{ ref('int_usage_affected_dates') }}
 select event_id, occurred_at, event_date
 from {{ ref('stg_oltp__usage_events') }}
-where event_date <> occurred_at::date
+where event_date <> {{ utc_date('occurred_at') }}
 {%- if not var('test_all_days', false) %}
     and {{ partition_days_filter('event_date', affected_usage_days()) }}
 {%- endif %}

@@ -25,7 +25,7 @@ entries as not materialized (
 loaded as (
     select e.charge_date, e.reverses_entry_id, t.changed_at
     from entries as e
-    inner join touched as t on t.batch_id = e.batch_id and t.day = e.posted_at::date
+    inner join touched as t on t.batch_id = e.batch_id and t.day = {{ utc_date('e.posted_at') }}
 ),
 
 reversed as (
