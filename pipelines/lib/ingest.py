@@ -267,7 +267,8 @@ HASH_ROWS = 500_000  # rows whose canonical text is built and hashed at once (~1
 def _typed(table: Table, text: pl.DataFrame, hasher) -> pl.DataFrame:
     """Rows that passed the value rules, in the contract's types, with the md5 of their canonical
     content, hashed by the DuckDB connection `hasher` (for a batch, the reading thread's in-memory
-    one: the loading thread then only compares hashes)."""
+    one: the loading thread then only compares hashes), and `_repeated`: whether the file has
+    another of these rows with the same key (the duplicate rule ranks only those)."""
     columns = [*table.column_names, *(c for c in table.parsed_names if c in text.columns), ROW]
     typed = table.cast(text.select(columns), keep_parsed=True)
     hashes = [pl.Series("_content_hash", [], pl.String)]
@@ -276,7 +277,8 @@ def _typed(table: Table, text: pl.DataFrame, hasher) -> pl.DataFrame:
         # a projection keeps the rows' order
         hashes.append(hasher.execute("select md5(content) as _content_hash from content").pl()["_content_hash"])
         hasher.unregister("content")
-    return typed.drop(table.parsed_names).with_columns(pl.concat(hashes))
+    key = pl.col(table.key[0]) if len(table.key) == 1 else pl.struct(table.key)
+    return typed.drop(table.parsed_names).with_columns(pl.concat(hashes), key.is_duplicated().alias("_repeated"))
 
 
 @contextmanager
@@ -292,6 +294,8 @@ def _staged(con, typed: pl.DataFrame):
 def _decide(con, table: Table) -> None:
     """Rules that need other rows (references, then duplicates, the contract's order) on
     `incoming`: the temp table `outcome` says, per row, loaded, duplicate or the reason."""
+    if table.name == "usage_events":
+        con.execute(f"create or replace temp table reference_failures as {_reference_failures_sql()}")
     con.execute(f"create or replace temp table outcome as {_outcome_sql(table)}")
 
 
@@ -377,11 +381,15 @@ def _outcome_sql(table: Table) -> str:
         prior, prior_batch = "l._content_hash", "l._batch_id"
     else:  # a full snapshot: duplicates only within the file
         loaded, prior, prior_batch = "", "null", "null::varchar"
+    # A key's rows are ranked only where the file repeats it (`_repeated`, see _typed): usually
+    # no row, where a window over every row was half of the decision's time.
     return f"""
         with {_checked_sql(table)}, ranked as (
+            select c.*, 1 as nth, null as first_hash from checked c where ref_reason is null and not _repeated
+            union all
             select c.*, row_number() over (partition by {keys} order by _row_number) as nth,
                    first_value(_content_hash) over (partition by {keys} order by _row_number) as first_hash
-            from checked c where ref_reason is null
+            from checked c where ref_reason is null and _repeated
         )
         select r._row_number,
                case when {prior} is not null then
@@ -397,26 +405,25 @@ def _outcome_sql(table: Table) -> str:
 
 
 def _decision_columns(table: Table) -> str:
-    """What the decision reads of a staged row: its key, row number and content hash (a row's
-    other columns would only be carried, and held in memory, through the whole query)."""
-    return ", ".join(f"i.{c}" for c in (*table.key, ROW, "_content_hash"))
+    """What the decision reads of a staged row: its key, row number, content hash and whether the
+    file repeats its key (a row's other columns would only be carried, and held in memory, through
+    the whole query)."""
+    return ", ".join(f"i.{c}" for c in (*table.key, ROW, "_content_hash", "_repeated"))
 
 
 # The columns of a usage event that name other rows. A batch's events share far fewer
 # combinations of them than they have rows (~100k of 357k in the benchmark): each combination is
-# checked once, and the verdict joined back to its rows.
+# checked once, and the rows of the failing ones (usually none) get their verdict.
 USAGE_REFERENCES = ("organization_id", "project_id", "api_key_id", "model_id", "usage_unit")
 
 
-def _checked_sql(table: Table) -> str:
-    """CTE `checked`: the staged rows with `ref_reason`, the first reference rule each fails (or null)."""
-    if table.name != "usage_events":
-        return f"checked as (select {_decision_columns(table)}, null::varchar as ref_reason from incoming i)"
+def _reference_failures_sql() -> str:
+    """The combinations of references of `incoming` usage events failing a reference rule, with the
+    first rule each fails. Against every version loaded so far, this batch's snapshots included: a
+    key that ever existed is known (usage before a deletion stays attributable)."""
     refs = ", ".join(USAGE_REFERENCES)
-    same = " and ".join(f"i.{c} is not distinct from v.{c}" for c in USAGE_REFERENCES)
-    # Against every version loaded so far, this batch's snapshots included: a key that ever
-    # existed is known (usage before a deletion stays attributable).
-    return f"""verdicts as (
+    return f"""
+        select * from (
             select {refs}, case
             when i.model_id is null and (select any_value(product order by updated_at desc)
                   from raw.usage_units u where u.usage_unit = i.usage_unit) = 'token_factory' then 'model_required'
@@ -429,8 +436,18 @@ def _checked_sql(table: Table) -> str:
             when i.api_key_id is not null and not exists (select 1 from raw.api_keys k where k.api_key_id = i.api_key_id and k.project_id = i.project_id) then 'reference_mismatch'
             end as ref_reason
             from (select distinct {refs} from incoming) i
-        ), checked as (
-            select {_decision_columns(table)}, v.ref_reason from incoming i join verdicts v on {same}
+        ) where ref_reason is not null"""
+
+
+def _checked_sql(table: Table) -> str:
+    """CTE `checked`: the staged rows with `ref_reason`, the first reference rule each fails (or
+    null); for usage events, from the temp table `reference_failures` (_decide). Kept apart, the
+    few failing combinations are what the join builds on, not the batch's rows."""
+    if table.name != "usage_events":
+        return f"checked as (select {_decision_columns(table)}, null::varchar as ref_reason from incoming i)"
+    same = " and ".join(f"i.{c} is not distinct from f.{c}" for c in USAGE_REFERENCES)
+    return f"""checked as (
+            select {_decision_columns(table)}, f.ref_reason from incoming i left join reference_failures f on {same}
         )"""
 
 
