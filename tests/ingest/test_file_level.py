@@ -85,6 +85,35 @@ def test_truncated_gzip(settings, con):
     assert_rejected(con, settings, "not a readable gzip file")
 
 
+def _flip(data: bytes, at: int) -> bytes:
+    return data[:at] + bytes([data[at] ^ 0xFF]) + data[at + 1:]
+
+
+def _deflate_start(data: bytes) -> int:
+    """Where a gzip member's compressed blocks begin, after its header (RFC 1952)."""
+    flags, at = data[3], 10
+    if flags & 4:  # FEXTRA
+        at += 2 + int.from_bytes(data[at:at + 2], "little")
+    for bit in (8, 16):  # FNAME, FCOMMENT: zero-terminated
+        if flags & bit:
+            at = data.index(0, at) + 1
+    return at + 2 if flags & 2 else at  # FHCRC
+
+
+@pytest.mark.parametrize("damage", [
+    lambda data: _flip(data, _deflate_start(data) + 10),  # early in the deflate stream: an invalid block
+    lambda data: _flip(data, len(data) - 8),  # the stream's CRC
+    lambda data: data + b"trailing bytes",  # after the stream's end
+], ids=["corrupt-stream", "bad-crc", "trailing-garbage"])
+def test_damaged_gzip(settings, con, damage):
+    """Whatever the inflater raises (ISA-L's own error, the gzip module's), the batch is rejected."""
+    d = batch(settings, ("csv", "gzip"))
+    (d / "usage_events.csv.gz").write_bytes(damage((d / "usage_events.csv.gz").read_bytes()))
+    rehash(d, "usage_events.csv.gz")
+    assert_rejected(con, settings, "not a readable gzip file")
+    assert not list(settings.data_dir.glob(".inflated.*"))
+
+
 def test_not_utf8(settings, con):
     d = batch(settings)
     with open(d / "usage_events.csv", "ab") as fh:
