@@ -8,6 +8,7 @@ bytes (and the same evidence hash).
 from __future__ import annotations
 
 import hashlib
+import io
 import itertools
 import json
 import os
@@ -73,7 +74,10 @@ def write_csv(frame: pl.DataFrame, path: Path) -> Path:
 def stream_csvs(con, sql: str, targets: dict[Path, pl.Expr | None], batch_rows: int = 500_000) -> list[Path]:
     """A query's rows to several CSVs in one pass, batch by batch (a few hundred thousand rows in
     memory, whatever the total): each target gets the rows its filter keeps (None: every row).
-    The same writer as write_csv, so the same bytes; each file appears whole, by rename."""
+    The same writer as write_csv, so the same bytes; each file appears whole, by rename. A batch
+    is formatted once for all the targets keeping all its rows (every row a break: a new platform,
+    a ledger not exported yet): formatting is most of writing a file (0.5 s of 0.7 s for 2.2M
+    reconciliation rows)."""
     reader = con.execute(sql).fetch_record_batch(batch_rows)
     tmps = {path: path.with_name(f".{path.name}.{os.getpid()}.tmp") for path in targets}
     handles = {}
@@ -87,8 +91,16 @@ def stream_csvs(con, sql: str, targets: dict[Path, pl.Expr | None], batch_rows: 
             first = reader.schema.empty_table()
         for n, batch in enumerate(itertools.chain([first], batches)):
             frame = pl.from_arrow(batch)
+            whole = None  # the batch as CSV
             for path, keep in targets.items():
-                (frame if keep is None else frame.filter(keep)).write_csv(handles[path], include_header=n == 0)
+                rows = frame if keep is None else frame.filter(keep)
+                if rows.height < frame.height:
+                    rows.write_csv(handles[path], include_header=n == 0)
+                    continue
+                if whole is None:
+                    whole = io.BytesIO()
+                    frame.write_csv(whole, include_header=n == 0)
+                handles[path].write(whole.getbuffer())
     finally:
         for fh in handles.values():
             fh.close()

@@ -9,6 +9,7 @@ from decimal import Decimal as D
 import duckdb
 import openpyxl
 import polars as pl
+import pytest
 
 from pipelines.lib.duck import connect
 from pipelines.lib.reports import finance_report, sha256_file, stream_csvs
@@ -140,15 +141,18 @@ def test_the_break_threshold_check_warns_with_the_offending_rows(finance):
     assert {r["project_id"] for r in result.metadata["offending_rows"].data} == {"dup", "dup_unrated", "ledger_only"}
 
 
-def test_csvs_written_batch_by_batch_equal_one_write_of_all_rows(tmp_path):
+@pytest.mark.parametrize("batch_rows", [2, 3])  # by 2, rows 4 and 5 come in a batch of breaks only
+def test_csvs_written_batch_by_batch_equal_one_write_of_all_rows(tmp_path, batch_rows):
     con = duckdb.connect()
     sql = ("select i, if(i % 3 = 0, 'matched', 'amount_mismatch') as status, (i / 7)::decimal(38, 9) as amount, "
            "if(i % 5 = 0, null, 'a, \"quoted\" text') as note from range(10) t(i) order by i")
     whole = con.execute(sql).pl()
     written = stream_csvs(con, sql, {tmp_path / "all.csv": None, tmp_path / "breaks.csv": pl.col("status") != "matched",
-                                     tmp_path / "none.csv": pl.col("i") > 99}, batch_rows=3)
-    assert [p.name for p in written] == ["all.csv", "breaks.csv", "none.csv"]
+                                     tmp_path / "every.csv": pl.col("i") >= 0, tmp_path / "none.csv": pl.col("i") > 99},
+                          batch_rows=batch_rows)
+    assert [p.name for p in written] == ["all.csv", "breaks.csv", "every.csv", "none.csv"]
     assert (tmp_path / "all.csv").read_text() == whole.write_csv()
+    assert (tmp_path / "every.csv").read_text() == whole.write_csv()
     assert (tmp_path / "breaks.csv").read_text() == whole.filter(pl.col("status") != "matched").write_csv()
     assert (tmp_path / "none.csv").read_text() == whole.head(0).write_csv()  # the header alone
     empty = stream_csvs(con, f"{sql} limit 0", {tmp_path / "empty.csv": None})[0]
