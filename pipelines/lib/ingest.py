@@ -293,7 +293,8 @@ def _staged(con, typed: pl.DataFrame):
 
 def _decide(con, table: Table) -> None:
     """Rules that need other rows (references, then duplicates, the contract's order) on
-    `incoming`: the temp table `outcome` says, per row, loaded, duplicate or the reason."""
+    `incoming`: the temp table `outcome` says, per row, loaded, duplicate or the reason (for usage
+    events, after the temp table `reference_failures`: see _checked_sql)."""
     if table.name == "usage_events":
         con.execute(f"create or replace temp table reference_failures as {_reference_failures_sql()}")
     con.execute(f"create or replace temp table outcome as {_outcome_sql(table)}")

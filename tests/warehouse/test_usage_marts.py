@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import shutil
 from datetime import date
-from pathlib import Path
 from decimal import Decimal as D
+from pathlib import Path
 
 import duckdb
 

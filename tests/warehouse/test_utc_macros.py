@@ -34,7 +34,8 @@ def _icu_utc(con, micros: list[int]) -> list[tuple]:
                        {"us": micros}).fetchall()
 
 
-# instants from 1900 to 2200, to the microsecond, with hour and day edges and the epoch's neighbours
+# instants from 1900 to 2200, to the microsecond, and hour edges; the example adds the epoch's
+# neighbours and a day's last microsecond
 instants = st.integers(-2_208_988_800_000_000, 7_258_118_400_000_000)
 
 
