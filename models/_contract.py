@@ -35,7 +35,9 @@ def reason_rank(reason: str) -> int:
 WRONG_NATIVE_TYPE = "\x00wrong-native-type:"
 
 ID_RE = r"^[A-Za-z0-9_.:\-]{1,64}$"
-TS_RE = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:?\d{2})$"
+# seconds 00-59: a leap second (60) is bad_timestamp (v1.1), where a parser would move it into
+# the next minute, and at 23:59:60 into the next day
+TS_RE = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:[0-5]\d(\.\d{1,9})?(Z|[+-]\d{2}:?\d{2})$"
 DATE_RE = r"^\d{4}-\d{2}-\d{2}$"
 DEC_RE = r"^-?\d{1,18}(\.\d{1,9})?$"
 INT_RE = r"^-?\d{1,18}$"
@@ -86,15 +88,63 @@ def parsed(name: str) -> pl.Expr:
     return pl.col(name + PARSED)
 
 
-def canonical_json_object(text: str) -> str | None:
-    """A JSON object's canonical text (keys sorted, no spaces), or None when the text is not one:
-    the same object written otherwise gives the same text (ingestion hashes it to tell a
-    re-delivery from a conflicting copy)."""
+MAX_JSON_DEPTH = 64  # v1.1: a JSON value nested deeper is unparseable (a line) or bad_json (a column)
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list) -> dict:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise _DuplicateKey("an object repeats a key")
+    return obj
+
+
+def _key_count(value) -> int:
+    if isinstance(value, dict):
+        return len(value) + sum(_key_count(v) for v in value.values() if isinstance(v, (dict, list)))
+    if isinstance(value, list):
+        return sum(_key_count(v) for v in value if isinstance(v, (dict, list)))
+    return 0
+
+
+def _depth(value, level: int = 1) -> int:
+    if isinstance(value, dict):
+        return max((_depth(v, level + 1) for v in value.values()), default=level)
+    if isinstance(value, list):
+        return max((_depth(v, level + 1) for v in value), default=level)
+    return level - 1
+
+
+def parse_json_object(text: str) -> dict | None:
+    """The JSON object `text` holds, or None when it holds none by the contract (v1.1): not JSON,
+    not an object, an object repeating a key (a parser would silently keep the last value), or
+    nested deeper than MAX_JSON_DEPTH (deep enough nesting also exhausts Python's parser)."""
     try:
         value = json.loads(text)
-    except (ValueError, TypeError):
+        if not isinstance(value, dict):
+            return None
+        # Every key of the text is one ':' outside a string: when the text has no more ':' than the
+        # parsed value has keys, no key was repeated. Otherwise (a repeat, or ':' inside strings)
+        # parse again, slower, with a hook that sees every key.
+        if text.count(":") != _key_count(value):
+            value = json.loads(text, object_pairs_hook=_unique_keys)
+    except (ValueError, TypeError, RecursionError):
         return None
-    return json.dumps(value, sort_keys=True, separators=(",", ":")) if isinstance(value, dict) else None
+    # counting brackets bounds the depth from above: the walk runs only when it could exceed
+    if text.count("{") + text.count("[") > MAX_JSON_DEPTH and _depth(value) > MAX_JSON_DEPTH:
+        return None
+    return value
+
+
+def canonical_json_object(text: str) -> str | None:
+    """A JSON object's canonical text (keys sorted, no spaces), or None when the text is not one
+    (`parse_json_object`): the same object written otherwise gives the same text (ingestion
+    hashes it to tell a re-delivery from a conflicting copy)."""
+    value = parse_json_object(text)
+    return None if value is None else json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
 @dataclass(frozen=True)

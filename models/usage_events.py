@@ -1,7 +1,7 @@
 """usage_events: append-only, delivered at least once; event_id is the idempotency key.
 
 References (organization, project, api key, model, unit) and duplicates need other rows and
-other batches: they are checked in DuckDB at load time (pipelines/lib/ingest.py), not here."""
+other batches: they are checked in DuckDB at load time (pipelines/lib/ingest/decide.py), not here."""
 
 from models._contract import Col, Table, parsed
 

@@ -113,12 +113,63 @@ def run_dev(settings: Settings, host: str, port: int) -> None:
     os.execve(dg, [dg, "dev", "--host", host, "--port", str(port)], env)
 
 
+def verify(settings: Settings) -> int:
+    """`python -m pipelines verify`: the lake against the ingestion record, content hashes included
+    (every run checks sizes and row counts only), and the control totals of the build warehouse."""
+    from pipelines.lib.duck import connect
+    from pipelines.lib.ingest import control_total_breaks, ensure_schema, lake_breaks
+    from pipelines.lib.publish import writer_lock
+
+    if not settings.build_db.exists():
+        print(f"no warehouse under {settings.data_dir} yet: nothing to verify")
+        return 0
+    with writer_lock(settings, wait_seconds=600):  # the build file has one process at a time
+        con = connect(settings.build_db, settings)
+        try:
+            ensure_schema(con)
+            files = con.execute("select count(*), coalesce(sum(size_bytes), 0) from ops.lake_files").fetchone()
+            breaks = lake_breaks(con, settings.lake_dir, content=True) + control_total_breaks(con)
+        finally:
+            con.close()
+    for b in breaks:
+        print(json.dumps(b, default=str))
+    print(f"{files[0]} lake files ({files[1]:,} bytes) checked against the record: "
+          + (f"{len(breaks)} break(s); recover with `python -m pipelines reingest "
+             + " ".join(sorted({b["batch_id"] for b in breaks})) + "`" if breaks else "no break"))
+    return 1 if breaks else 0
+
+
+def reingest_batches(settings: Settings, batch_ids: list[str]) -> int:
+    """`python -m pipelines reingest BATCH_ID ...`: see pipelines/lib/ingest/recover.py."""
+    from pipelines.lib.duck import connect
+    from pipelines.lib.ingest.recover import CannotReingest, forget_batches
+    from pipelines.lib.publish import writer_lock
+
+    with writer_lock(settings, wait_seconds=600):
+        con = connect(settings.build_db, settings)
+        try:
+            removed = forget_batches(con, settings, batch_ids)
+        except CannotReingest as exc:
+            print(f"nothing forgotten: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            con.close()
+    print(f"forgot {len(batch_ids)} batch(es) and removed {len(removed)} lake file(s); "
+          "the next run (make run) loads them again from the exports")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipelines")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="ingest every new complete batch, rebuild, publish (through Dagster)")
     run.add_argument("--rebuild", action="store_true",
                      help="rebuild and publish even when nothing changed since the last publish")
+    sub.add_parser("verify", help="check the lake against the ingestion record, every file's sha256 included, "
+                                  "and the control totals (exit 1 on any break)")
+    reingest = sub.add_parser("reingest", help="forget loaded batches (after checking the exports still hold them) "
+                                               "so the next run loads them again: the recovery from a damaged lake")
+    reingest.add_argument("batch_ids", nargs="+", metavar="BATCH_ID")
     sql = sub.add_parser("sql", help="run a query on the published warehouse, read-only")
     sql.add_argument("query")
     dev = sub.add_parser("dev", help="the Dagster UI and daemon (Ctrl-C stops them)")
@@ -130,6 +181,10 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env()
     if args.command == "run":
         return run_main_job(settings, rebuild=args.rebuild)
+    if args.command == "verify":
+        return verify(settings)
+    if args.command == "reingest":
+        return reingest_batches(settings, args.batch_ids)
     if args.command == "sql":
         from pipelines.lib.duck import connect
 

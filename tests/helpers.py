@@ -60,11 +60,18 @@ def event(**overrides) -> dict:
     return dict(EVENT, **overrides)
 
 
-def write_batch(root: Path, batch_id: str, tables: dict, encoding=("csv", "none"), exported_at=EXPORTED_AT,
+def write_batch(root: Path, batch_id: str, tables: dict, encoding=("csv", "none"), exported_at=None,
                 raw_lines: dict | None = None, encodings: dict | None = None) -> Path:
     """tables: {table: [row dicts in text form]}; written in `encoding` unless `encodings` names
-    another for a table; raw_lines: {table: [text appended as is]}."""
+    another for a table; raw_lines: {table: [text appended as is]}. exported_at: by default the
+    time the batch id starts with (the contract wants them equal)."""
     from datetime import datetime
+
+    from pipelines.lib.ingest.manifest import BATCH_ID_RE, batch_time
+
+    if exported_at is None:
+        exported_at = (batch_time(batch_id).strftime("%Y-%m-%dT%H:%M:%SZ") if BATCH_ID_RE.match(batch_id)
+                       else EXPORTED_AT)
 
     bw = BatchWriter(root, batch_id, datetime.fromisoformat(exported_at.replace("Z", "+00:00")))
     for table, rows in tables.items():
@@ -131,7 +138,7 @@ def expected_totals(exports: Path) -> dict:
 
 # Columns that record when something happened on this machine (load, quarantine, release times and
 # the watermarks derived from them): two runs at different times differ there and nowhere else.
-WALL_CLOCK = {"loaded_at", "quarantined_at", "recorded_at", "seen_at", "released_at", "_watermark",
+WALL_CLOCK = {"written_at", "loaded_at", "quarantined_at", "recorded_at", "seen_at", "released_at", "_watermark",
               "first_loaded_at", "deleted_loaded_at", "changed_at", "last_loaded_at"}
 
 

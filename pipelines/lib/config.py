@@ -17,6 +17,16 @@ class Settings:
     retry_quarantine: bool = False
     duckdb_memory_limit: str = "4GB"
     duckdb_threads: int = 2
+    # Bounded inflation of gzipped exports (oltp-export-v1 v1.1, `decompression_limit`): a file may
+    # inflate to at most gzip_max_bytes, and above gzip_ratio_floor_bytes to at most
+    # gzip_max_ratio times its compressed size (honest exports inflate 3-15x; a gzip bomb ~1000x).
+    gzip_max_bytes: int = 64 << 30
+    gzip_max_ratio: int = 100
+    gzip_ratio_floor_bytes: int = 64 << 20
+    # Inflated copies are written only while the data directory's file system keeps this much free:
+    # below it ingestion stops as a fault of the machine, and the read-ahead of the next batch
+    # never fills the disk under the batch being loaded.
+    min_free_bytes: int = 1 << 30
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -32,6 +42,10 @@ class Settings:
             retry_quarantine=os.environ.get("ANALYTICS_RETRY_QUARANTINE") == "1",
             duckdb_memory_limit=os.environ.get("ANALYTICS_DUCKDB_MEMORY_LIMIT", "4GB"),
             duckdb_threads=int(os.environ.get("ANALYTICS_DUCKDB_THREADS", "2")),
+            gzip_max_bytes=_size("ANALYTICS_GZIP_MAX_BYTES", cls.gzip_max_bytes),
+            gzip_max_ratio=int(os.environ.get("ANALYTICS_GZIP_MAX_RATIO", cls.gzip_max_ratio)),
+            gzip_ratio_floor_bytes=_size("ANALYTICS_GZIP_RATIO_FLOOR_BYTES", cls.gzip_ratio_floor_bytes),
+            min_free_bytes=_size("ANALYTICS_MIN_FREE_BYTES", cls.min_free_bytes),
         )
 
     # Everything generated lives under data_dir and is ignored by git.
@@ -68,3 +82,19 @@ class Settings:
     @property
     def lock_file(self) -> Path:
         return self.data_dir / ".writer.lock"
+
+
+_UNITS = {"": 1, "B": 1, "KB": 1 << 10, "KIB": 1 << 10, "MB": 1 << 20, "MIB": 1 << 20, "GB": 1 << 30,
+          "GIB": 1 << 30, "TB": 1 << 40, "TIB": 1 << 40}
+
+
+def _size(name: str, default: int) -> int:
+    """A byte size from the environment: a number of bytes, or with a unit (`512MB`, `64GiB`)."""
+    text = os.environ.get(name, "").strip().replace(" ", "")
+    if not text:
+        return default
+    number = text.rstrip("KMGTiBkmgtib")
+    unit = text[len(number):].upper()
+    if not number.isdigit() or unit not in _UNITS:
+        raise ValueError(f"{name}={text!r} is not a size (a number of bytes, or e.g. 512MB, 64GiB)")
+    return int(number) * _UNITS[unit]

@@ -255,7 +255,10 @@ class World:
 # ---------------------------------------------------------------- writing files
 
 def _text_frame(table: str, rows: list[dict]) -> pl.DataFrame:
+    """Rows as text columns: the contract's, then any other key a row holds (schema drift, as an
+    exporter may deliver it)."""
     cols = TABLES[table].column_names
+    cols += list(dict.fromkeys(k for r in rows for k in r if k not in cols))
     return pl.DataFrame([{c: r.get(c) for c in cols} for r in rows], schema={c: pl.String for c in cols})
 
 

@@ -11,7 +11,7 @@ import polars as pl
 from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
-from pipelines.lib.reports import atomic_write, newest_batch, report_dir, write_evidence
+from pipelines.lib.reports import atomic_write, newest_batch, write_pack
 from pipelines.lib.render import html_table
 
 STYLE = """
@@ -88,7 +88,7 @@ def ops_report(con, settings) -> dict:
     if batch_id is None:
         return {}
     html, facts = render_ops_page(con)
-    directory = report_dir(settings, batch_id) / "ops"
-    page = atomic_write(directory / "ops_status.html", lambda p: p.write_text(html, encoding="utf-8"))
-    manifest = write_evidence(con, settings, directory, "ops_status", [page], batch_id, as_of)
-    return {"page": page, "manifest": manifest, **facts}
+    pack = write_pack(con, settings, "ops_status", "ops", batch_id, as_of, lambda directory: [
+        atomic_write(directory / "ops_status.html", lambda p: p.write_text(html, encoding="utf-8"))])
+    page, manifest = pack.files[0], pack.manifest
+    return {"page": page, "manifest": manifest, "revision": pack.revision, "written": pack.written, **facts}

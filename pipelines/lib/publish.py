@@ -58,11 +58,15 @@ def writer_lock(settings: Settings, wait_seconds: float = 0):
 
 
 def remove_stale_temporaries(settings: Settings) -> list[Path]:
-    """Every write goes to a `.<name>.<pid>.tmp` file first, then is renamed. Under the writer lock
-    no other writer exists, so any such file left is from a run that was killed: remove it."""
-    stale = [p for p in settings.data_dir.rglob(".*.tmp") if p.is_file()] if settings.data_dir.exists() else []
-    for p in stale:
-        p.unlink(missing_ok=True)
+    """Every write goes to a `.<name>.<pid>.tmp` file (or, for a report pack, folder) first, then is
+    renamed. Under the writer lock no other writer exists, so any such one left is from a run that
+    was killed: remove it."""
+    stale = list(settings.data_dir.rglob(".*.tmp")) if settings.data_dir.exists() else []
+    for p in sorted(stale, key=lambda p: len(p.parts)):
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
     return stale
 
 

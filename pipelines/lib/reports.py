@@ -3,6 +3,13 @@
 Every report goes to reports/<newest batch_id>/ under the data directory and is reproducible: its
 "as of" is the newest exported_at loaded, never the wall clock, so the same inputs give the same
 bytes (and the same evidence hash).
+
+A pack, once written, is never rewritten (warehouse-v1, Integrity v1.1): a later run that would
+produce other bytes for the same newest batch (a late batch delivered out of order, a quarantine
+release) writes a new revision beside it, reports/<batch_id>/r2/<kind>/, r3/, ...; a rerun that
+would produce the same bytes writes nothing. ops.report_manifests keeps every revision.
+
+Text cells are written so a spreadsheet never evaluates them (`spreadsheet_safe`).
 """
 
 from __future__ import annotations
@@ -12,7 +19,10 @@ import io
 import itertools
 import json
 import os
-from datetime import datetime
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 import polars as pl
@@ -25,9 +35,28 @@ CONFIG_DIR = PROJECT_ROOT / "pipelines" / "config"
 
 OPS_REPORTS_DDL = """
 create table if not exists ops.report_manifests (
-    report varchar, batch_id varchar, manifest_path varchar, manifest_sha256 varchar,  -- path under the data dir
-    file_count integer, recorded_at timestamptz, primary key (report, batch_id))
+    report varchar, kind varchar, batch_id varchar, revision integer,
+    directory varchar, manifest_path varchar,  -- under the data directory
+    evidence_sha256 varchar, file_count integer, written_at timestamptz,
+    primary key (report, batch_id, revision))
 """
+
+
+def ensure_report_manifests(con) -> None:
+    """ops.report_manifests, one row per revision; a table from before revisions (one row per
+    report and batch, overwritten) becomes revision 1 of each."""
+    con.execute("create schema if not exists ops")
+    old = con.execute("select count(*) from duckdb_columns() where schema_name = 'ops' "
+                      "and table_name = 'report_manifests' and column_name = 'manifest_sha256'").fetchone()[0]
+    if old:
+        con.execute("alter table ops.report_manifests rename to report_manifests_before_revisions")
+    con.execute(OPS_REPORTS_DDL)
+    if old:
+        con.execute("""insert into ops.report_manifests
+            select report, case report when 'finance_reconciliation' then 'finance' else 'ops' end, batch_id, 1,
+                   parse_dirpath(manifest_path), manifest_path, manifest_sha256, file_count, recorded_at
+            from ops.report_manifests_before_revisions""")
+        con.execute("drop table ops.report_manifests_before_revisions")
 
 
 def config_dir() -> Path:
@@ -66,9 +95,25 @@ def atomic_write(path: Path, write) -> Path:
     return path
 
 
+# A text cell beginning with one of these is a formula (or a formula's start) to a spreadsheet
+# (= + - @, and a tab or carriage return before one). In a CSV such a cell, and one beginning with
+# the apostrophe itself, is written with one apostrophe before it: a spreadsheet shows the text,
+# and reading a value back exactly is dropping one leading apostrophe from any text cell that
+# begins with one (README, "Reading a report back"). Numbers and dates are never text cells.
+FORMULA_START = r"^['=+\-@\t\r]"
+
+
+def spreadsheet_safe(frame: pl.DataFrame) -> pl.DataFrame:
+    """The frame with every text cell a spreadsheet would evaluate prefixed by an apostrophe."""
+    text = [c for c, t in frame.schema.items() if t == pl.String]
+    return frame.with_columns(
+        pl.when(pl.col(c).str.contains(FORMULA_START)).then("'" + pl.col(c)).otherwise(pl.col(c)).alias(c)
+        for c in text) if text else frame
+
+
 def write_csv(frame: pl.DataFrame, path: Path) -> Path:
     # Decimals are written as exact text: a CSV never carries a binary float of money.
-    return atomic_write(path, lambda p: frame.write_csv(p))
+    return atomic_write(path, lambda p: spreadsheet_safe(frame).write_csv(p))
 
 
 def stream_csvs(con, sql: str, targets: dict[Path, pl.Expr | None], batch_rows: int = 500_000) -> list[Path]:
@@ -90,7 +135,7 @@ def stream_csvs(con, sql: str, targets: dict[Path, pl.Expr | None], batch_rows: 
         if first is None:  # no rows at all: the header still
             first = reader.schema.empty_table()
         for n, batch in enumerate(itertools.chain([first], batches)):
-            frame = pl.from_arrow(batch)
+            frame = spreadsheet_safe(pl.from_arrow(batch))
             whole = None  # the batch as CSV
             for path, keep in targets.items():
                 rows = frame if keep is None else frame.filter(keep)
@@ -115,7 +160,9 @@ def write_workbook(path: Path, sheets: dict[str, pl.DataFrame], as_of: datetime,
     import xlsxwriter
 
     def write(tmp: Path) -> None:
-        wb = xlsxwriter.Workbook(str(tmp), {"remove_timezone": True})
+        # text stays text: never turned into a formula, a link or a number (Integrity v1.1)
+        wb = xlsxwriter.Workbook(str(tmp), {"remove_timezone": True, "strings_to_formulas": False,
+                                            "strings_to_urls": False, "strings_to_numbers": False})
         wb.set_properties({"title": title, "created": as_of.replace(tzinfo=None), "author": "platform-warehouse"})
         for name, frame in sheets.items():
             frame.write_excel(workbook=wb, worksheet=name, autofit=True, float_precision=9,
@@ -125,10 +172,9 @@ def write_workbook(path: Path, sheets: dict[str, pl.DataFrame], as_of: datetime,
     return atomic_write(path, write)
 
 
-def write_evidence(con, settings: Settings, directory: Path, report: str, files: list[Path], batch_id: str,
-                   as_of: datetime) -> Path:
+def write_evidence(con, directory: Path, report: str, files: list[Path], batch_id: str, as_of: datetime) -> Path:
     """evidence_manifest.json: the input batches and the sha256 of every file written. Its own hash
-    goes to ops.report_manifests, so a signed-off report can be proven unchanged later."""
+    goes to ops.report_manifests (write_pack), so a signed-off report can be proven unchanged later."""
     batches = con.execute(
         "select batch_id, manifest_sha256, exported_at from ops.ingested_batches where status = 'loaded' "
         "and exported_at <= ? order by batch_id", [as_of]).fetchall()
@@ -141,10 +187,67 @@ def write_evidence(con, settings: Settings, directory: Path, report: str, files:
     }
     path = directory / f"{report}.evidence.json"
     atomic_write(path, lambda p: p.write_text(json.dumps(doc, indent=2) + "\n"))
-    con.execute(OPS_REPORTS_DDL)
-    con.execute("insert or replace into ops.report_manifests values (?, ?, ?, ?, ?, now())",
-                [report, batch_id, str(path.relative_to(settings.data_dir)), sha256_file(path), len(files)])
     return path
+
+
+@dataclass(frozen=True)
+class Pack:
+    directory: Path
+    files: list[Path]
+    manifest: Path
+    revision: int
+    written: bool  # False: the newest revision already held these bytes
+
+
+def revision_dir(settings: Settings, batch_id: str, kind: str, revision: int) -> Path:
+    """reports/<batch_id>/<kind>/ for the first revision, reports/<batch_id>/r<N>/<kind>/ after."""
+    base = report_dir(settings, batch_id)
+    return base / kind if revision == 1 else base / f"r{revision}" / kind
+
+
+def _same_pack(a: Path, b: Path) -> bool:
+    names = sorted(p.name for p in a.iterdir())
+    return names == sorted(p.name for p in b.iterdir()) and all(
+        sha256_file(a / n) == sha256_file(b / n) for n in names)
+
+
+def write_pack(con, settings: Settings, report: str, kind: str, batch_id: str, as_of: datetime,
+               write: Callable[[Path], list[Path]]) -> Pack:
+    """Write a report pack: `write(directory)` writes its files, then the evidence manifest is
+    added. The pack is built in a temporary folder; if the newest revision for this batch holds
+    the same bytes nothing changes, else the folder becomes the next revision, renamed whole (a
+    reader never sees half a pack, and an earlier revision is never touched)."""
+    revision = 0
+    while revision_dir(settings, batch_id, kind, revision + 1).exists():
+        revision += 1
+    staging = report_dir(settings, batch_id) / f".{kind}.{os.getpid()}.tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        files = write(staging)
+        write_evidence(con, staging, report, files, batch_id, as_of)
+        if revision and _same_pack(staging, revision_dir(settings, batch_id, kind, revision)):
+            shutil.rmtree(staging)
+            written = False
+        else:
+            revision += 1
+            target = revision_dir(settings, batch_id, kind, revision)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(staging, target)
+            written = True
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    directory = revision_dir(settings, batch_id, kind, revision)
+    manifest = directory / f"{report}.evidence.json"
+    ensure_report_manifests(con)
+    # the row of a revision written by a run that died before recording it is added by the next
+    con.execute(
+        "insert into ops.report_manifests values (?, ?, ?, ?, ?, ?, ?, ?, ?) on conflict do nothing",
+        [report, kind, batch_id, revision, str(directory.relative_to(settings.data_dir)),
+         str(manifest.relative_to(settings.data_dir)), sha256_file(manifest),
+         sum(1 for _ in directory.iterdir()) - 1, datetime.now(timezone.utc)])
+    return Pack(directory, [directory / f.name for f in files], manifest, revision, written)
 
 
 SHEET_ROWS = 10_000
@@ -159,7 +262,6 @@ def finance_report(con, settings: Settings) -> dict:
     batch_id, as_of = newest_batch(con)
     if batch_id is None:
         return {}
-    directory = report_dir(settings, batch_id) / "finance"
     summary = con.execute("select * from marts.rpt_reconciliation_summary "
                           "order by organization_id, currency nulls last").pl()
     reconciliation = "select * exclude (_watermark) from marts.rpt_usage_ledger_reconciliation"
@@ -172,21 +274,24 @@ def finance_report(con, settings: Settings) -> dict:
     non_usage = con.execute("select * from marts.rpt_ledger_non_usage_entries order by entry_id").pl()
     drift = con.execute("select * from marts.rpt_runtime_reconciliation order by all").pl()
     drift_breaks = drift.filter(pl.col("drift_class") != "in_sync")
-    files = [
-        write_workbook(directory / "reconciliation.xlsx",
-                       {"Summary": summary, "Breaks": sheet_breaks, "Non-usage entries": non_usage,
-                        "Runtime drift": drift_breaks}, as_of, f"Usage and ledger reconciliation as of {as_of}"),
-    ]
-    kill_point("mid_report")
-    files += [
-        write_csv(summary, directory / "reconciliation_summary.csv"),
-        *stream_csvs(con, f"{reconciliation} order by all", {
-            directory / "usage_ledger_reconciliation.csv": None,
-            directory / "usage_ledger_breaks.csv": pl.col("status") != "matched"}),
-        write_csv(non_usage, directory / "ledger_non_usage_entries.csv"),
-        write_csv(drift, directory / "runtime_reconciliation.csv"),
-    ]
-    manifest = write_evidence(con, settings, directory, "finance_reconciliation", files, batch_id, as_of)
+
+    def write(directory: Path) -> list[Path]:
+        files = [
+            write_workbook(directory / "reconciliation.xlsx",
+                           {"Summary": summary, "Breaks": sheet_breaks, "Non-usage entries": non_usage,
+                            "Runtime drift": drift_breaks}, as_of, f"Usage and ledger reconciliation as of {as_of}"),
+        ]
+        kill_point("mid_report")
+        return files + [
+            write_csv(summary, directory / "reconciliation_summary.csv"),
+            *stream_csvs(con, f"{reconciliation} order by all", {
+                directory / "usage_ledger_reconciliation.csv": None,
+                directory / "usage_ledger_breaks.csv": pl.col("status") != "matched"}),
+            write_csv(non_usage, directory / "ledger_non_usage_entries.csv"),
+            write_csv(drift, directory / "runtime_reconciliation.csv"),
+        ]
+
+    pack = write_pack(con, settings, "finance_reconciliation", "finance", batch_id, as_of, write)
     n_breaks = con.execute(f"select count(*) from ({breaks})").fetchone()[0]
-    return {"directory": directory, "files": files, "manifest": manifest, "batch_id": batch_id,
-            "breaks": n_breaks, "drift": drift_breaks.height}
+    return {"directory": pack.directory, "files": pack.files, "manifest": pack.manifest, "batch_id": batch_id,
+            "revision": pack.revision, "written": pack.written, "breaks": n_breaks, "drift": drift_breaks.height}

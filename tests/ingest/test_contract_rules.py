@@ -11,7 +11,7 @@ import pytest
 
 from models import REASON_ORDER, TABLES
 from models._contract import WRONG_NATIVE_TYPE
-from pipelines.lib.validate import first_reasons
+from pipelines.lib.ingest.validate import first_reasons
 from tests.helpers import EVENT
 
 EXPORTED = datetime(2026, 11, 2, 0, 5, tzinfo=timezone.utc)

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from pipelines.lib.ingest import ingest_all
+from pipelines.lib.ingest import REJECTION_REASONS, ingest_all
 from tests.helpers import DIMENSIONS, edit_manifest, event, rehash, write_batch
 
 BID = "20261102T000500Z-000001"
@@ -17,12 +17,14 @@ def batch(settings, encoding=("csv", "none"), bid=BID):
     return write_batch(settings.exports_dir, bid, {**DIMENSIONS, "usage_events": [event()]}, encoding)
 
 
-def assert_rejected(con, settings, fragment: str, bid=BID):
+def assert_rejected(con, settings, word: str, fragment: str, bid=BID):
+    """Rejected with the closed-list `word` first (oltp-export-v1 v1.1), then a detail holding `fragment`."""
+    assert word in REJECTION_REASONS
     summary = ingest_all(con, settings)
     assert list(summary.rejected) == [bid]
-    assert fragment in summary.rejected[bid]
+    assert summary.rejected[bid].startswith(f"{word}: ") and fragment in summary.rejected[bid]
     status, reason = con.execute("select status, reason from ops.ingested_batches where batch_id = ?", [bid]).fetchone()
-    assert status == "rejected" and fragment in reason
+    assert status == "rejected" and reason == summary.rejected[bid]
     # nothing of it loaded: no rows, no files recorded, no lake files
     assert con.execute("select count(*) from raw.usage_events_keys").fetchone()[0] == 0
     assert con.execute("select count(*) from raw.organizations").fetchone()[0] == 0
@@ -33,39 +35,39 @@ def assert_rejected(con, settings, fragment: str, bid=BID):
 
 def test_unknown_contract_version(settings, con):
     edit_manifest(batch(settings), lambda d: d.update(contract_version=2))
-    assert_rejected(con, settings, "unknown contract_version 2")
+    assert_rejected(con, settings, "contract_version", "unknown contract_version 2")
 
 
 def test_listed_file_missing(settings, con):
     d = batch(settings)
     (d / "usage_events.csv").unlink()
-    assert_rejected(con, settings, "listed file usage_events.csv is missing")
+    assert_rejected(con, settings, "missing_file", "listed file usage_events.csv is missing")
 
 
 def test_sha256_mismatch(settings, con):
     d = batch(settings)
     with open(d / "usage_events.csv", "a") as fh:
         fh.write("\n")
-    assert_rejected(con, settings, "sha256 of usage_events.csv does not match")
+    assert_rejected(con, settings, "sha256_mismatch", "sha256 of usage_events.csv does not match")
 
 
 def test_row_count_mismatch(settings, con):
     d = batch(settings)
     edit_manifest(d, lambda doc: [f.update(row_count=2) for f in doc["files"] if f["table"] == "usage_events"])
-    assert_rejected(con, settings, "holds 1 data rows, the manifest says 2")
+    assert_rejected(con, settings, "row_count_mismatch", "holds 1 data rows, the manifest says 2")
 
 
 def test_unknown_table(settings, con):
     d = batch(settings)
     edit_manifest(d, lambda doc: doc["files"][0].update(table="invoices"))
-    assert_rejected(con, settings, "unknown table 'invoices'")
+    assert_rejected(con, settings, "unknown_table", "unknown table 'invoices'")
 
 
 @pytest.mark.parametrize("path", ["../usage_events.csv", "/etc/passwd", "sub/usage_events.csv", "a\\b.csv", ".."])
 def test_unsafe_path(settings, con, path):
     d = batch(settings)
     edit_manifest(d, lambda doc: [f.update(path=path) for f in doc["files"] if f["table"] == "usage_events"])
-    assert_rejected(con, settings, "unsafe path")
+    assert_rejected(con, settings, "unsafe_path", "unsafe path")
 
 
 def test_not_gzip(settings, con):
@@ -74,7 +76,7 @@ def test_not_gzip(settings, con):
     edit_manifest(d, lambda doc: [f.update(path="usage_events.csv.gz", compression="gzip")
                                   for f in doc["files"] if f["table"] == "usage_events"])
     rehash(d, "usage_events.csv.gz")
-    assert_rejected(con, settings, "not a readable gzip file")
+    assert_rejected(con, settings, "unreadable_file", "not a readable gzip file")
 
 
 def test_truncated_gzip(settings, con):
@@ -82,7 +84,7 @@ def test_truncated_gzip(settings, con):
     data = (d / "usage_events.jsonl.gz").read_bytes()
     (d / "usage_events.jsonl.gz").write_bytes(data[: len(data) - 12])
     rehash(d, "usage_events.jsonl.gz")
-    assert_rejected(con, settings, "not a readable gzip file")
+    assert_rejected(con, settings, "unreadable_file", "not a readable gzip file")
 
 
 def _flip(data: bytes, at: int) -> bytes:
@@ -110,7 +112,7 @@ def test_damaged_gzip(settings, con, damage):
     d = batch(settings, ("csv", "gzip"))
     (d / "usage_events.csv.gz").write_bytes(damage((d / "usage_events.csv.gz").read_bytes()))
     rehash(d, "usage_events.csv.gz")
-    assert_rejected(con, settings, "not a readable gzip file")
+    assert_rejected(con, settings, "unreadable_file", "not a readable gzip file")
     assert not list(settings.data_dir.glob(".inflated.*"))
 
 
@@ -119,7 +121,7 @@ def test_not_utf8(settings, con):
     with open(d / "usage_events.csv", "ab") as fh:
         fh.write(b"e9,1,2026-11-01T10:00:00Z,\xff\xfe\n")
     rehash(d, "usage_events.csv")
-    assert_rejected(con, settings, "is not UTF-8")
+    assert_rejected(con, settings, "unreadable_file", "is not UTF-8")
 
 
 def test_not_utf8_inside_gzip(settings, con):
@@ -128,20 +130,20 @@ def test_not_utf8_inside_gzip(settings, con):
     raw = gzip.decompress((d / "usage_events.csv.gz").read_bytes()) + b"e9,1,2026-11-01T10:00:00Z,\xff\xfe\n"
     (d / "usage_events.csv.gz").write_bytes(gzip.compress(raw))
     rehash(d, "usage_events.csv.gz")
-    assert_rejected(con, settings, "is not UTF-8")
+    assert_rejected(con, settings, "unreadable_file", "is not UTF-8")
 
 
 def test_not_parquet(settings, con):
     d = batch(settings, ("parquet", "none"))
     (d / "usage_events.parquet").write_bytes(b"PAR1 this is not parquet")
     rehash(d, "usage_events.parquet")
-    assert_rejected(con, settings, "not a readable Parquet file")
+    assert_rejected(con, settings, "unreadable_file", "not a readable Parquet file")
 
 
 def test_gzip_declared_on_parquet(settings, con):
     d = batch(settings, ("parquet", "none"))
     edit_manifest(d, lambda doc: doc["files"][0].update(compression="gzip"))
-    assert_rejected(con, settings, "unsupported compression")
+    assert_rejected(con, settings, "manifest_invalid", "unsupported compression")
 
 
 def test_a_contract_column_missing_fails_the_file(settings, con):
@@ -149,24 +151,24 @@ def test_a_contract_column_missing_fails_the_file(settings, con):
     text = (d / "usage_events.csv").read_text().replace("quantity", "qty")
     (d / "usage_events.csv").write_text(text)
     rehash(d, "usage_events.csv")
-    assert_rejected(con, settings, "lacks contract column(s) quantity")
+    assert_rejected(con, settings, "bad_header", "lacks contract column(s) quantity")
 
 
 def test_batch_id_off_the_pattern(settings, con):
     batch(settings, bid="2026-11-02-batch")
     edit_manifest(settings.exports_dir / "2026-11-02-batch", lambda doc: doc.update(batch_id="2026-11-02-batch"))
-    assert_rejected(con, settings, "does not match the pattern", bid="2026-11-02-batch")
+    assert_rejected(con, settings, "manifest_invalid", "does not match the pattern", bid="2026-11-02-batch")
 
 
 def test_manifest_not_json(settings, con):
     d = batch(settings)
     (d / "manifest.json").write_text("{not json")
-    assert_rejected(con, settings, "not valid UTF-8 JSON")
+    assert_rejected(con, settings, "manifest_invalid", "not valid UTF-8 JSON")
 
 
 def test_manifest_batch_id_differs_from_folder(settings, con):
     edit_manifest(batch(settings), lambda d: d.update(batch_id="20261102T000500Z-000009"))
-    assert_rejected(con, settings, "differs from its folder")
+    assert_rejected(con, settings, "manifest_invalid", "differs from its folder")
 
 
 def test_a_rejected_batch_never_hides_the_next_one(settings, con):

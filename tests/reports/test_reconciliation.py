@@ -92,7 +92,7 @@ def test_every_drift_class(finance):
 def test_the_report_pack_reads_back_and_its_evidence_holds(finance):
     con = connect(finance.build_db, finance)
     out = finance_report(con, finance)
-    recorded = con.execute("select manifest_sha256 from ops.report_manifests where report = 'finance_reconciliation'"
+    recorded = con.execute("select evidence_sha256 from ops.report_manifests where report = 'finance_reconciliation' order by revision desc"
                            ).fetchone()[0]
     con.close()
     assert out["directory"] == finance.reports_dir / "20261111T000500Z-000002" / "finance"

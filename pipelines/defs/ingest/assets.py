@@ -2,8 +2,9 @@ import dagster as dg
 
 from models import TABLES
 from pipelines.defs.ingest.resources import WarehouseResource
-from pipelines.lib.ingest import OPS_TABLES, ingest_all
+from pipelines.lib.ingest import OPS_TABLES, ingest_all, lake_breaks
 from pipelines.lib.render import markdown_table
+
 
 def _lake_specs() -> list[dg.AssetSpec]:
     return [
@@ -28,11 +29,24 @@ def _ops_specs() -> list[dg.AssetSpec]:
 def ingest_batches(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     """Every complete export batch under ANALYTICS_EXPORTS_DIR not loaded yet, checked against its
     manifest and the pandera contracts (models/): valid rows to the Parquet lake and the build
-    warehouse, bad rows to ops.quarantine with a reason, the ingestion record in the ops schema."""
+    warehouse, bad rows to ops.quarantine with a reason, the ingestion record in the ops schema.
+
+    Then the lake is checked against its record (every recorded file present, of its size and row
+    count; every batch's files holding the rows recorded as loaded): a break fails the run here,
+    before dbt builds from a damaged lake, naming the files (docs/reliability.md: recovery)."""
     settings = warehouse.settings()
     con = warehouse.connect()
     try:
         summary = ingest_all(con, settings)
+        breaks = lake_breaks(con, settings.lake_dir)
+        if breaks:
+            raise dg.Failure(
+                f"the lake does not match the ingestion record ({len(breaks)} break(s)), first: "
+                + "; ".join(f"{b['file'] or b['table_name'] + ' of ' + b['batch_id']}: {b['problem']}"
+                            for b in breaks[:5])
+                + ". Nothing is built or published; to recover, `python -m pipelines reingest "
+                + " ".join(sorted({b["batch_id"] for b in breaks})) + "` (docs/reliability.md)",
+                metadata={"breaks": dg.MetadataValue.json(breaks[:100])})
         per_table = dict(con.execute(
             "select table_name, coalesce(sum(rows_loaded), 0) from ops.ingested_files group by 1").fetchall())
         by_reason = con.execute(

@@ -3,7 +3,7 @@ import json
 
 import dagster as dg
 
-from pipelines.lib.batches import complete_batches
+from pipelines.lib.ingest.manifest import complete_batches
 from pipelines.lib.config import Settings
 
 

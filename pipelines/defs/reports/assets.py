@@ -16,7 +16,8 @@ FINANCE_MARTS = ["rpt_usage_ledger_reconciliation", "rpt_reconciliation_summary"
     description=(
         "The finance reconciliation pack in reports/<newest batch_id>/finance/: a workbook (summary of "
         "control totals per organization and currency, breaks, non-usage entries, runtime drift), the "
-        "same tables as CSV, and an evidence manifest whose hash is recorded in ops.report_manifests."
+        "same tables as CSV, and an evidence manifest whose hash is recorded in ops.report_manifests. A pack "
+        "is never rewritten: other content for the same batch goes to a new revision, reports/<batch_id>/r2/finance/."
     ),
     output_required=False,
 )
@@ -38,6 +39,8 @@ def finance_reconciliation_report(context: dg.AssetExecutionContext, warehouse: 
         "usage_ledger_breaks": out["breaks"],
         "runtime_drift": out["drift"],
         "as_of_batch_id": out["batch_id"],
+        "revision": out["revision"],
+        "new_revision_written": out["written"],
     })
 
 
@@ -71,5 +74,5 @@ def ops_status_report(context: dg.AssetExecutionContext, warehouse: WarehouseRes
         "page": dg.MetadataValue.path(str(out["page"])),
         "evidence_manifest": dg.MetadataValue.path(str(out["manifest"])),
         "components": out["components"], "slo_alerts": out["alerts"], "audit_verified": out["audit_verified"],
-        "as_of_batch_id": out["batch_id"],
+        "as_of_batch_id": out["batch_id"], "revision": out["revision"], "new_revision_written": out["written"],
     })

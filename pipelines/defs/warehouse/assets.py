@@ -11,7 +11,7 @@ from pipelines.defs.ingest.resources import WarehouseResource
 from pipelines.defs.warehouse.project import dbt_project
 from pipelines.lib import build_state
 from pipelines.lib.faults import kill_point
-from pipelines.lib.ingest import control_total_breaks
+from pipelines.lib.ingest import control_total_breaks, lake_breaks
 from pipelines.lib.ops_config import write_config_tables
 from pipelines.lib.publish import publish
 
@@ -137,7 +137,7 @@ def published_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseR
     settings = warehouse.settings()
     con = warehouse.connect()
     try:
-        breaks = control_total_breaks(con)
+        breaks = control_total_breaks(con) + lake_breaks(con, settings.lake_dir)
         newest = con.execute(
             "select max(batch_id), max(exported_at) from ops.ingested_batches where status = 'loaded'").fetchone()
     finally:

@@ -1,0 +1,100 @@
+"""Read and type, part two: a whole batch read and checked without the warehouse, in the contract's
+types, each row's content hashed. Runs in the read-ahead thread while the previous batch loads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from models import TABLES, Table
+from models._contract import parsed
+from pipelines.lib.config import Settings
+from pipelines.lib.duck import connect
+from pipelines.lib.ingest.failures import BatchRejected, classify
+from pipelines.lib.ingest.manifest import Batch, ManifestFile, read_manifest
+from pipelines.lib.ingest.read import ROW, read_file, verify_file
+from pipelines.lib.ingest.validate import first_reasons
+
+
+@dataclass
+class PreparedBatch:
+    """A batch read and checked without the warehouse: its manifest, every file's rows as text
+    and the rows failing a value rule, or the reason the whole batch is rejected."""
+
+    digest: str
+    batch: Batch | None = None
+    # table -> (manifest file, text read, rows failing a value rule, the other rows typed)
+    files: dict[str, tuple] = field(default_factory=dict)
+    rejected: str | None = None
+
+
+def prepare_batch(batch_dir: Path, digest: str, settings: Settings) -> PreparedBatch:
+    """Read and check a batch without the warehouse; its gzipped text files are inflated once, into
+    the data directory. An input defect comes back as `rejected`; a fault of the machine is raised
+    as MachineFault (failures.py), naming the batch and the file."""
+    hasher = connect(settings=settings)
+    current = None  # the file being read, for the message of whatever goes wrong
+    try:
+        batch = read_manifest(batch_dir)
+        files: dict[str, tuple] = {}
+        for f in batch.files:
+            current = f.path
+            files[f.table] = _prepare_file(batch, f, settings, hasher)
+    except Exception as exc:  # classified: a rejection, a machine fault, or unreadable_file
+        verdict = classify(exc, batch_dir.name, current)
+        if isinstance(verdict, BatchRejected):
+            return PreparedBatch(digest, rejected=str(verdict))
+        raise verdict from exc
+    finally:
+        hasher.close()
+    return PreparedBatch(digest, batch, files)
+
+
+def _prepare_file(batch: Batch, f: ManifestFile, settings: Settings, hasher) -> tuple:
+    path, compression = verify_file(batch, f, settings, settings.data_dir)
+    try:
+        read = read_file(path, f, TABLES[f.table], compression)
+    finally:
+        if path != batch.directory / f.path:
+            path.unlink(missing_ok=True)
+    if read.rows_in_file != f.row_count:
+        raise BatchRejected("row_count_mismatch",
+                            f"{f.path} holds {read.rows_in_file} data rows, the manifest says {f.row_count}")
+    table = TABLES[f.table]
+    text = table.with_parsed(read.frame)  # each timestamp, date, decimal and JSON value parsed once, here
+    failures = first_reasons(table, text, batch.exported_at)
+    passing = text if failures.is_empty() else text.join(failures, on=ROW, how="anti")
+    return f, read, failures, _typed(table, passing, hasher)
+
+
+def _canonical(table: Table) -> pl.Expr:
+    """The row's content as values, over typed rows with their parsed twins: the same instant in
+    another zone, the same decimal, the same JSON object (its canonical twin) give the same text,
+    whatever the file format."""
+    parts = []
+    for c in table.columns:
+        e = parsed(c.name) if c.type == "json" else pl.col(c.name)
+        parts.append(e.cast(pl.String).fill_null("\u2400"))
+    return pl.concat_str(parts, separator="\u241f")
+
+
+HASH_ROWS = 500_000  # rows whose canonical text is built and hashed at once (~180 bytes a usage event)
+
+
+def _typed(table: Table, text: pl.DataFrame, hasher) -> pl.DataFrame:
+    """Rows that passed the value rules, in the contract's types, with the md5 of their canonical
+    content, hashed by the DuckDB connection `hasher` (for a batch, the reading thread's in-memory
+    one: the loading thread then only compares hashes), and `_repeated`: whether the file has
+    another of these rows with the same key (the duplicate rule ranks only those)."""
+    columns = [*table.column_names, *(c for c in table.parsed_names if c in text.columns), ROW]
+    typed = table.cast(text.select(columns), keep_parsed=True)
+    hashes = [pl.Series("_content_hash", [], pl.String)]
+    for offset in range(0, typed.height, HASH_ROWS):  # the canonical text of a slice at a time
+        hasher.register("content", typed.slice(offset, HASH_ROWS).select(_canonical(table).alias("content")))
+        # a projection keeps the rows' order
+        hashes.append(hasher.execute("select md5(content) as _content_hash from content").pl()["_content_hash"])
+        hasher.unregister("content")
+    key = pl.col(table.key[0]) if len(table.key) == 1 else pl.struct(table.key)
+    return typed.drop(table.parsed_names).with_columns(pl.concat(hashes), key.is_duplicated().alias("_repeated"))

@@ -1,0 +1,188 @@
+"""Ingestion's entry point: plan the complete batches under the exports root, read the next one
+ahead while one loads, load each in one transaction, then release quarantine when asked.
+
+One batch is one DuckDB transaction: its rows, quarantine, duplicates and ops record commit
+together or not at all. The lake files are written before the commit under deterministic names,
+so a run that dies in between rewrites the same files on its rerun.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import polars as pl
+
+from models import LOAD_ORDER, TABLES, Table
+from pipelines.lib.config import Settings
+from pipelines.lib.faults import kill_point
+from pipelines.lib.ingest.control import backfill_lake_files
+from pipelines.lib.ingest.failures import BatchRejected, MachineFault, is_machine_fault
+from pipelines.lib.ingest.manifest import Batch, discover, manifest_hash, read_manifest
+from pipelines.lib.ingest.prepare import PreparedBatch, prepare_batch
+from pipelines.lib.ingest.quarantine import release_quarantine
+from pipelines.lib.ingest.quarantine import _quarantine, _write_quarantine_file
+from pipelines.lib.ingest.read import ROW, FileRead
+from pipelines.lib.ingest.decide import _decide, _staged
+from pipelines.lib.ingest.record import (
+    _record, _record_batch, _record_conflict, _record_lake_files, _record_touched, _write_lake_rows, ensure_schema,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunSummary:
+    loaded: list[str] = field(default_factory=list)
+    rejected: dict[str, str] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)
+    released: int = 0
+
+    def as_metadata(self) -> dict:
+        return {
+            "batches_loaded": len(self.loaded), "batches_rejected": len(self.rejected),
+            "batches_skipped": len(self.skipped), "conflicting_redeliveries": len(self.conflicts),
+            "quarantine_released": self.released,
+        }
+
+
+def ingest_all(con, settings: Settings) -> RunSummary:
+    """Ingest every complete batch under the exports root not loaded yet, in export order.
+
+    While one batch loads, the next is read and checked against its value rules in a second
+    thread (file checks, parsing and pandera need no warehouse, and release the GIL): the two
+    cores work at once, and at most one batch is held ahead."""
+    ensure_schema(con)
+    backfill_lake_files(con, settings.lake_dir)  # once, for a warehouse from before ops.lake_files
+    summary = RunSummary()
+    plan = _plan(con, settings)
+    to_load = iter([(d, digest) for d, digest, action in plan if action == "load"])
+
+    def read_next():  # the next batch to load, being read in the second thread (or None)
+        following = next(to_load, None)
+        return following and (following, pool.submit(prepare_batch, *following, settings))
+
+    def take(ahead):
+        (batch_dir, digest), future = ahead
+        try:
+            return future.result()
+        except MachineFault as fault:
+            if not fault.disk_space:
+                raise
+            # Read ahead while the previous batch was loading, it stopped short of the space kept
+            # free for that load: try once more, alone.
+            log.warning("batch %s: read again after the previous load (%s)", batch_dir.name, fault)
+            return prepare_batch(batch_dir, digest, settings)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead") as pool:
+        ahead = read_next()
+        for batch_dir, digest, action in plan:
+            if action == "skip":
+                summary.skipped.append(batch_dir.name)  # cheap: no data file is read again
+                continue
+            if action == "conflict":
+                _record_conflict(con, batch_dir.name, digest)
+                summary.conflicts.append(batch_dir.name)
+                continue
+            prepared, ahead = take(ahead), read_next()  # batches load in plan order
+            outcome = ingest_batch(con, settings, batch_dir, prepared)
+            if outcome is None:
+                summary.loaded.append(batch_dir.name)
+                kill_point("between_batches")
+            else:
+                summary.rejected[batch_dir.name] = outcome
+    if settings.retry_quarantine:
+        summary.released = release_quarantine(con, settings)
+    return summary
+
+
+def _plan(con, settings: Settings) -> list[tuple[Path, str, str]]:
+    """(folder, manifest sha256, what to do) for every complete batch, in export order: `skip` a
+    loaded one (or its re-delivery with the same files: content decides, not the manifest's
+    bytes), `conflict` for a loaded id re-delivered with other files, else `load` (new, or
+    rejected before: a corrected re-delivery under the same id loads)."""
+    known = {r[0]: (r[1], r[2]) for r in con.execute(
+        "select batch_id, status, manifest_sha256 from ops.ingested_batches").fetchall()}
+    plan = []
+    for batch_dir in discover(settings.exports_dir):
+        digest = manifest_hash(batch_dir)
+        status, seen_digest = known.get(batch_dir.name, (None, None))
+        if status != "loaded":
+            plan.append((batch_dir, digest, "load"))
+        elif digest == seen_digest or _same_files(con, batch_dir):
+            plan.append((batch_dir, digest, "skip"))  # cheap: no data file is read again
+        else:
+            plan.append((batch_dir, digest, "conflict"))
+    return plan
+
+
+def _same_files(con, batch_dir: Path) -> bool:
+    """Whether a re-delivered manifest lists the files loaded under its id (tables and sha256)."""
+    try:
+        listed = read_manifest(batch_dir).content
+    except BatchRejected:
+        return False
+    loaded = con.execute("select table_name, sha256 from ops.ingested_files where batch_id = ? order by all",
+                         [batch_dir.name]).fetchall()
+    return listed == sorted(loaded)
+
+
+def ingest_batch(con, settings: Settings, batch_dir: Path, prepared: PreparedBatch | None = None) -> str | None:
+    """Load one batch. Returns None when loaded, or the reason it was rejected."""
+    prepared = prepared or prepare_batch(batch_dir, manifest_hash(batch_dir), settings)
+    batch, digest = prepared.batch, prepared.digest
+    if prepared.rejected is not None:
+        _record_batch(con, batch_dir.name, digest, None, "rejected", prepared.rejected, 0)
+        log.warning("batch %s rejected: %s", batch_dir.name, prepared.rejected)
+        return prepared.rejected
+
+    now = datetime.now(timezone.utc)
+    current = None
+    con.execute("begin transaction")
+    try:
+        for table_name in LOAD_ORDER:
+            if table_name in prepared.files:
+                f, read, value_failures, typed = prepared.files[table_name]
+                current = f.path
+                load_file(con, settings, batch, TABLES[table_name], f, read, value_failures, typed, now)
+        current = None
+        _record_batch(con, batch.batch_id, digest, batch.exported_at, "loaded", None, len(batch.files), now)
+        con.execute("commit")
+    except BaseException as exc:
+        con.execute("rollback")
+        if isinstance(exc, Exception) and is_machine_fault(exc):
+            raise MachineFault(batch.batch_id, current, exc) from exc
+        if isinstance(exc, Exception):  # rows already checked: a failure here is ours, never a verdict
+            raise RuntimeError(f"batch {batch.batch_id}" + (f", file {current}" if current else "")
+                               + f": loading failed, nothing of it recorded: {type(exc).__name__}: {exc}") from exc
+        raise
+    log.info("batch %s loaded (%d files)", batch.batch_id, len(batch.files))
+    return None
+
+
+def load_file(con, settings: Settings, batch: Batch, table: Table, f, read: FileRead,
+              value_failures: pl.DataFrame, typed: pl.DataFrame, now) -> None:
+    """One file of a batch inside its transaction: decide each row, record the loaded ones and
+    their lake files, quarantine the rest."""
+    with _staged(con, typed):
+        _decide(con, table)
+        # The loaded rows go to the lake from this process's typed copy, in a second thread, while
+        # the warehouse takes its own copy: both are written before the batch commits.
+        not_loaded = con.execute("select _row_number from outcome where outcome <> 'loaded'").pl()[ROW]
+        loaded = typed.filter(~pl.col(ROW).is_in(not_loaded.implode())).sort(ROW)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lake-writer") as writer:
+            lake_files = writer.submit(_write_lake_rows, settings, batch.batch_id, table, loaded)
+            failing = pl.concat([value_failures, _record(con, table, batch.batch_id, f.path)])
+            files = lake_files.result()
+    _quarantine(con, batch, table, f, read, failing, now)
+    _record_lake_files(con, files, now)
+    _record_touched(con, batch.batch_id, table, files, now)
+    _write_quarantine_file(con, settings, batch.batch_id, table)
+    if table.name == "usage_events":
+        kill_point("mid_file")  # the lake has this file's Parquet; the batch is not committed
+
+
