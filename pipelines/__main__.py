@@ -43,6 +43,7 @@ def child_env(settings: Settings) -> dict[str, str]:
         DAGSTER_HOME=str(prepare_dagster_home(settings)),
         ANALYTICS_DATA_DIR=str(settings.data_dir),
         ANALYTICS_EXPORTS_DIR=str(settings.exports_dir),
+        ANALYTICS_BUILD_DB=str(settings.build_db),  # dbt's profile: the same file, by a path DuckDB can open
         DO_NOT_TRACK="1",
         DAGSTER_DISABLE_TELEMETRY="1",
         PYTHONPATH=os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")])),

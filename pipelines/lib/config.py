@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,7 +56,7 @@ class Settings:
 
     @property
     def warehouse_dir(self) -> Path:
-        return self.data_dir / "warehouse"
+        return url_safe(self.data_dir, "warehouse")
 
     @property
     def build_db(self) -> Path:
@@ -77,11 +78,37 @@ class Settings:
 
     @property
     def dagster_home(self) -> Path:
-        return self.data_dir / "dagster"
+        return url_safe(self.data_dir, "dagster")
 
     @property
     def lock_file(self) -> Path:
         return self.data_dir / ".writer.lock"
+
+
+# DuckDB reads a `?` in a database file's path as the start of options (it names the WAL after
+# the part before it, even through a symlink: it opens the real path), and Dagster puts its home
+# into SQLite URLs unquoted (`?`, `#` and `%` cut them short). Lake, export and report files are
+# opened by their plain paths, whatever they hold. Under a data directory whose path holds one of
+# these, the warehouse's DuckDB files and DAGSTER_HOME live in a directory named after it under
+# $XDG_STATE_HOME (~/.local/state)/platform-warehouse/, and the data directory links to them.
+URL_BREAKERS = "?#%"
+
+
+def url_safe(data_dir: Path, name: str) -> Path:
+    """data_dir/name, or where it really lives when data_dir's path holds one of URL_BREAKERS."""
+    if not any(c in str(data_dir) for c in URL_BREAKERS):
+        return data_dir / name
+    state = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
+    real = state / "platform-warehouse" / hashlib.sha256(str(data_dir).encode()).hexdigest()[:16] / name
+    real.mkdir(parents=True, exist_ok=True)
+    link = data_dir / name  # where a person looks for it: a link (a directory already there is left alone)
+    if not (link.is_symlink() and os.readlink(link) == str(real)) and not (link.exists() and not link.is_symlink()):
+        data_dir.mkdir(parents=True, exist_ok=True)
+        tmp = data_dir / f".{name}.{os.getpid()}.link.tmp"
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(real, target_is_directory=True)
+        os.replace(tmp, link)
+    return real
 
 
 _UNITS = {"": 1, "B": 1, "KB": 1 << 10, "KIB": 1 << 10, "MB": 1 << 20, "MIB": 1 << 20, "GB": 1 << 30,
