@@ -11,8 +11,8 @@ import polars as pl
 from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
-from pipelines.lib.reports import atomic_write, newest_batch, write_pack
 from pipelines.lib.render import html_table
+from pipelines.lib.reports import atomic_write, newest_batch, write_pack
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem; color: #1d2733; }

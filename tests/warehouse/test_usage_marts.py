@@ -175,15 +175,28 @@ def test_the_lake_id_test_counts_the_rebuilt_days_ids_over_every_day(scenario, t
     check = "unique_in_lake_stg_oltp__usage_events_event_id__event_date"
     assert dbt(data, "test", "--select", check).returncode == 0
 
+    def record(day: str, name: str, present: bool) -> None:
+        """The build reads the files ops.lake_files records: a planted file is recorded (or forgotten)."""
+        rel = f"usage_events/event_date={day}/{name}"
+        con = duckdb.connect(str(data / "warehouse" / "build" / "analytics.duckdb"))
+        con.execute("delete from ops.lake_files where path = ?", [rel])
+        if present:
+            con.execute("insert into ops.lake_files values (?, 'usage_events', 'b-test', ?, 1, ?, 'x', now())",
+                        [rel, day, (lake / f"event_date={day}" / name).stat().st_size])
+        con.close()
+        assert dbt(data, "run", "--select", "stg_oltp__usage_events").returncode == 0
+
     def plant(source: Path, day: str, name: str) -> None:  # the first event of `source` again, filed under `day`
         target = lake / f"event_date={day}" / name
         duckdb.execute(f"copy (select * from read_parquet('{source}') limit 1) to '{target}' (format parquet)")
+        record(day, name, True)
 
     plant(first, days[0], "again.parquet")  # repeated within a day no run rebuilds
     assert dbt(data, "test", "--select", check).returncode == 0
     audit = dbt(data, "test", "--select", check, "--vars", "{test_all_days: true}")
     assert audit.returncode != 0 and check in audit.stdout
     (lake / f"event_date={days[0]}" / "again.parquet").unlink()
+    record(days[0], "again.parquet", False)
     plant(first, days[-1], "again.parquet")  # the rebuilt day repeats an id of another day
     result = dbt(data, "test", "--select", check)
     assert result.returncode != 0 and check in result.stdout

@@ -3,8 +3,8 @@ import json
 
 import dagster as dg
 
-from pipelines.lib.ingest.manifest import complete_batches
 from pipelines.lib.config import Settings
+from pipelines.lib.ingest.manifest import complete_batches
 
 
 @dg.sensor(

@@ -117,7 +117,8 @@ def read_manifest(batch_dir: Path, now: datetime | None = None) -> Batch:
     digest = manifest_hash(batch_dir)
     batch_id = batch_dir.name
     if not BATCH_ID_RE.match(batch_id):
-        raise BatchRejected("manifest_invalid", f"batch id {batch_id!r} does not match the pattern YYYYMMDDTHHMMSSZ-NNNNNN")
+        raise BatchRejected("manifest_invalid",
+                            f"batch id {batch_id!r} does not match the pattern YYYYMMDDTHHMMSSZ-NNNNNN")
     try:
         doc = json.loads((batch_dir / "manifest.json").read_bytes().decode("utf-8"))
     except OSError as exc:
@@ -132,7 +133,8 @@ def read_manifest(batch_dir: Path, now: datetime | None = None) -> Batch:
     if not (_is_json_int(version) and version == SUPPORTED_VERSION):
         raise BatchRejected("contract_version", f"unknown contract_version {version!r}")
     if doc.get("batch_id") != batch_id:
-        raise BatchRejected("manifest_invalid", f"manifest batch_id {doc.get('batch_id')!r} differs from its folder {batch_id!r}")
+        raise BatchRejected("manifest_invalid",
+                            f"manifest batch_id {doc.get('batch_id')!r} differs from its folder {batch_id!r}")
     exported_at = _parse_time(doc.get("exported_at"))
     if exported_at.replace(microsecond=0) != batch_time(batch_id):
         raise BatchRejected("manifest_invalid", f"exported_at {doc.get('exported_at')} is not the time in the batch id")

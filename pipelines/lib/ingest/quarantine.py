@@ -17,7 +17,11 @@ from pipelines.lib.ingest.manifest import Batch
 from pipelines.lib.ingest.prepare import _typed
 from pipelines.lib.ingest.read import ROW, FileRead
 from pipelines.lib.ingest.record import (
-    _count_outcomes, _record, _record_lake_files, _record_touched, _write_lake_rows,
+    _count_outcomes,
+    _record,
+    _record_lake_files,
+    _record_touched,
+    _write_lake_rows,
 )
 
 log = logging.getLogger(__name__)

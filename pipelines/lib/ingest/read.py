@@ -28,7 +28,6 @@ from pathlib import Path
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
-
 from isal import igzip, isal_zlib
 
 from models import Table
@@ -299,7 +298,8 @@ def _check_free_space(settings: Settings, directory: Path, needed: int, f: Manif
     free = shutil.disk_usage(directory).free
     if free - needed < settings.min_free_bytes:
         raise OSError(errno.ENOSPC, f"inflating {f.path} ({needed:,} bytes announced) would leave less than "
-                      f"{settings.min_free_bytes:,} bytes free in {directory} ({free:,} free; ANALYTICS_MIN_FREE_BYTES)")
+                      f"{settings.min_free_bytes:,} bytes free in {directory} ({free:,} free; "
+                      "ANALYTICS_MIN_FREE_BYTES)")
 
 
 def _remove(path: Path | None) -> None:

@@ -106,7 +106,8 @@ def _record_conflict(con, batch_id: str, digest: str) -> None:
         log.warning("batch %s re-delivered with different contents: nothing of it loaded", batch_id)
         con.execute(
             """update ops.ingested_batches set reason = coalesce(reason || '; ', '')
-               || 'conflicting_redelivery: manifest sha256 ' || ? || ' at ' || strftime(?, '%Y-%m-%dT%H:%M:%SZ') || ': not loaded'
+               || 'conflicting_redelivery: manifest sha256 ' || ? || ' at '
+               || strftime(?, '%Y-%m-%dT%H:%M:%SZ') || ': not loaded'
                where batch_id = ?""", [digest, now, batch_id])
 
 

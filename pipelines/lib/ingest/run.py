@@ -20,15 +20,20 @@ from models import LOAD_ORDER, TABLES, Table
 from pipelines.lib.config import Settings
 from pipelines.lib.faults import kill_point
 from pipelines.lib.ingest.control import backfill_lake_files
+from pipelines.lib.ingest.decide import _decide, _staged
 from pipelines.lib.ingest.failures import BatchRejected, MachineFault, is_machine_fault
 from pipelines.lib.ingest.manifest import Batch, discover, manifest_hash, read_manifest
 from pipelines.lib.ingest.prepare import PreparedBatch, prepare_batch
-from pipelines.lib.ingest.quarantine import release_quarantine
-from pipelines.lib.ingest.quarantine import _quarantine, _write_quarantine_file
+from pipelines.lib.ingest.quarantine import _quarantine, _write_quarantine_file, release_quarantine
 from pipelines.lib.ingest.read import ROW, FileRead
-from pipelines.lib.ingest.decide import _decide, _staged
 from pipelines.lib.ingest.record import (
-    _record, _record_batch, _record_conflict, _record_lake_files, _record_touched, _write_lake_rows, ensure_schema,
+    _record,
+    _record_batch,
+    _record_conflict,
+    _record_lake_files,
+    _record_touched,
+    _write_lake_rows,
+    ensure_schema,
 )
 
 log = logging.getLogger(__name__)
