@@ -15,7 +15,7 @@ PY := $(VENV)/bin/python
 MANIFEST := dbt_project/target/manifest.json
 DBT_SOURCES := $(shell find dbt_project -path dbt_project/target -prune -o -type f \( -name '*.sql' -o -name '*.yml' \) -print)
 
-.PHONY: run test dev bench sample clean help
+.PHONY: run test browser dev bench sample clean help
 help:
 	@echo "make run     ingest the exports (default: data/sample/exports), build, publish data/warehouse/analytics.duckdb"
 	@echo "make dev     the Dagster UI and daemon on http://127.0.0.1:3000 (Ctrl-C stops them)"
@@ -39,8 +39,16 @@ run: $(MANIFEST)
 dev: $(MANIFEST)
 	$(PY) -m pipelines dev
 
-test: $(MANIFEST)
+test: $(MANIFEST) browser
 	$(PY) -m pytest -q
+
+# Browser tests drive Debian's chromium (Playwright's own browser download fails here): installed
+# when missing and this user may install packages, else a one-line message naming the command.
+browser:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; elif sudo -n true 2>/dev/null; then SUDO="sudo"; \
+	  else echo "make test needs Debian's chromium for its browser tests: sudo apt-get install chromium"; exit 1; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
 # BENCH_EVENTS=10000000 make bench for the 10M-event run; results go to data/bench/results.json
 BENCH_EVENTS ?= 1000000
