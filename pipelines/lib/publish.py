@@ -61,7 +61,11 @@ def remove_stale_temporaries(settings: Settings) -> list[Path]:
     """Every write goes to a `.<name>.<pid>.tmp` file (or, for a report pack, folder) first, then is
     renamed. Under the writer lock no other writer exists, so any such one left is from a run that
     was killed: remove it."""
-    stale = list(settings.data_dir.rglob(".*.tmp")) if settings.data_dir.exists() else []
+    roots = [settings.data_dir]
+    for linked in (settings.warehouse_dir, settings.dagster_home):  # elsewhere under a `?` path (config.url_safe)
+        if not linked.is_relative_to(settings.data_dir):
+            roots.append(linked)
+    stale = [p for root in roots if root.exists() for p in root.rglob(".*.tmp")]
     for p in sorted(stale, key=lambda p: len(p.parts)):
         if p.is_dir() and not p.is_symlink():
             shutil.rmtree(p, ignore_errors=True)
