@@ -15,7 +15,6 @@ import hashlib
 import json
 import multiprocessing
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -83,19 +82,23 @@ def measure(cmd: list[str], env: dict) -> dict:
             "output": "".join(out)}
 
 
-def step_seconds(output: str) -> dict[str, float]:
-    """Per-stage wall time from the run's STEP_SUCCESS lines."""
+def step_seconds(data: Path) -> dict[str, float]:
+    """Per-stage wall time of the newest run recorded under the data directory's Dagster home, from
+    its step statistics (the event log): the run's printed lines interleave dbt's and Dagster's
+    output, so parsing them lost a step now and then."""
+    import dagster as dg
+
+    from pipelines.__main__ import prepare_dagster_home
+
     stages: dict[str, float] = {}
-    for step, duration in re.findall(r' - ([\w]+) - STEP_SUCCESS - Finished execution of step "[^"]+" in ([^.\n]+(?:\.\d+)?\w*)\.', output):
-        stages[STAGES.get(step, "checks")] = stages.get(STAGES.get(step, "checks"), 0.0) + _seconds(duration)
+    home = prepare_dagster_home(Settings(exports_dir=data, data_dir=data))
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        run = instance.get_runs(limit=1)[0]
+        for step in instance.get_run_step_stats(run.run_id):
+            if step.status.value == "SUCCESS" and step.start_time is not None:
+                stage = STAGES.get(step.step_key, "checks")
+                stages[stage] = stages.get(stage, 0.0) + (step.end_time - step.start_time)
     return stages
-
-
-def _seconds(text: str) -> float:
-    total = 0.0
-    for value, unit in re.findall(r"([\d.]+)\s*(ms|s|m|h)", text):
-        total += float(value) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[unit]
-    return total
 
 
 # ---------------------------------------------------------------- the runs
@@ -112,7 +115,7 @@ def run_pipeline(exports: Path, data: Path, settings: Settings) -> dict:
     result = measure([sys.executable, "-m", "pipelines", "run"], pipeline_env(exports, data, settings))
     if result["returncode"] != 0:
         raise SystemExit(f"the pipeline failed:\n{result['output'][-4000:]}")
-    result["stages"] = step_seconds(result["output"])
+    result["stages"] = step_seconds(data)
     return result
 
 
