@@ -359,10 +359,16 @@ def test_symlinks_and_special_files_are_unsafe_and_a_symlinked_batch_is_not_a_ba
     os.mkfifo(d2 / "usage_events.csv")  # a reader would block on it for ever
     real = write_batch(tmp_path / "elsewhere", B3, {**DIMENSIONS, "usage_events": [event(event_id="e3")]})
     (settings.exports_dir / B3).symlink_to(real, target_is_directory=True)
+    b4 = "20261105T000500Z-000004"
+    d4 = write_batch(settings.exports_dir, b4, {**DIMENSIONS, "usage_events": [event(event_id="e4")]})
+    (d4 / "manifest.json").rename(tmp_path / "manifest.json")
+    (d4 / "manifest.json").symlink_to(tmp_path / "manifest.json")
     summary = ingest_all(con, settings)
     assert summary.rejected[B1] == "unsafe_path: listed file usage_events.csv is a symbolic link"
     assert summary.rejected[B2] == "unsafe_path: listed file usage_events.csv is not a regular file"
-    assert B3 not in summary.rejected and B3 not in summary.loaded and recorded(con) == [(B1, "rejected"), (B2, "rejected")]
+    assert summary.rejected.pop(b4) == "unsafe_path: manifest.json is a symbolic link"
+    assert B3 not in summary.rejected and B3 not in summary.loaded
+    assert recorded(con) == [(B1, "rejected"), (B2, "rejected"), (b4, "rejected")]
 
 
 def test_the_same_files_under_a_reformatted_manifest_are_the_same_batch(settings, con):

@@ -119,6 +119,8 @@ def read_manifest(batch_dir: Path, now: datetime | None = None) -> Batch:
     if not BATCH_ID_RE.match(batch_id):
         raise BatchRejected("manifest_invalid",
                             f"batch id {batch_id!r} does not match the pattern YYYYMMDDTHHMMSSZ-NNNNNN")
+    if (batch_dir / "manifest.json").is_symlink():
+        raise BatchRejected("unsafe_path", "manifest.json is a symbolic link")
     try:
         doc = json.loads((batch_dir / "manifest.json").read_bytes().decode("utf-8"))
     except OSError as exc:
