@@ -7,9 +7,11 @@ through Dagster, so the run is recorded in the instance and shows in the UI late
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 from pipelines.lib.config import PROJECT_ROOT, Settings
@@ -80,21 +82,47 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def run_main_job(settings: Settings, rebuild: bool = False) -> int:
+def run_main_job(settings: Settings, rebuild: bool = False, verbose: bool = False) -> int:
     """The main job, in this process (its executor is in-process anyway): one Python start-up and
-    one load of the definitions, recorded in the instance under DAGSTER_HOME like any run."""
+    one load of the definitions, recorded in the instance under DAGSTER_HOME like any run.
+
+    The screen gets a line per stage, a progress bar on a terminal, and a summary
+    (pipelines/lib/screen.py); Dagster's and dbt's full output goes to logs/run-<time>.log under
+    the data directory, or, with `verbose`, to the screen as it comes."""
     os.environ.update(child_env(settings))
     fail_abandoned_runs(settings)
     import dagster as dg
 
-    from pipelines.definitions import main_job_def
+    from pipelines.defs.warehouse.project import dbt_project
+    from pipelines.lib import screen
 
     tags = {LAUNCHER_TAG: str(os.getpid())}
     if rebuild:  # rebuild and republish even when nothing changed (see pipelines/lib/build_state.py)
         tags["analytics/rebuild"] = "true"
-    with dg.DagsterInstance.get() as instance:
-        result = dg.execute_job(dg.reconstructable(main_job_def), instance=instance, tags=tags,
-                                raise_on_error=False)
+    log_path = None if verbose else settings.data_dir / "logs" / f"run-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.log"
+    with dg.DagsterInstance.get() as instance, (
+            screen.RedirectedOutput(log_path) if log_path else contextlib.nullcontext()) as redirected:
+        out = redirected.screen if redirected else sys.stdout
+        if log_path:
+            out.write(f"run log    {log_path}\n")
+        from pipelines.definitions import main_job_def
+
+        watcher = None
+        if not verbose:
+            watcher = screen.RunWatcher(instance, tags, out, out.isatty(), screen.dbt_node_count(dbt_project.manifest_path))
+            watcher.start()
+        try:
+            result = dg.execute_job(dg.reconstructable(main_job_def), instance=instance, tags=tags,
+                                    raise_on_error=False)
+        finally:
+            if watcher:
+                watcher.stop.set()
+                watcher.join()
+        lines = screen.failure_lines(instance, result.run_id) if not result.success else []
+        out.write("\n".join([*lines, screen.summary(instance, result.run_id, settings, log_path)]) + "\n")
+        out.flush()
+        if redirected:
+            out.close()
     return 0 if result.success else 1
 
 
@@ -166,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help="ingest every new complete batch, rebuild, publish (through Dagster)")
     run.add_argument("--rebuild", action="store_true",
                      help="rebuild and publish even when nothing changed since the last publish")
+    run.add_argument("-v", "--verbose", action="store_true",
+                     help="show Dagster's and dbt's full output as it comes (by default it goes to a log file)")
     sub.add_parser("verify", help="check the lake against the ingestion record, every file's sha256 included, "
                                   "and the control totals (exit 1 on any break)")
     reingest = sub.add_parser("reingest", help="forget loaded batches (after checking the exports still hold them) "
@@ -181,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     if args.command == "run":
-        return run_main_job(settings, rebuild=args.rebuild)
+        return run_main_job(settings, rebuild=args.rebuild, verbose=args.verbose)
     if args.command == "verify":
         return verify(settings)
     if args.command == "reingest":

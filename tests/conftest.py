@@ -25,10 +25,16 @@ def con(settings):
 
 
 @pytest.fixture(scope="session")
-def built(tmp_path_factory) -> Settings:
+def built_run(tmp_path_factory):
     """One warehouse built from the committed sample through the real entry point (`python -m
-    pipelines run`, which launches the Dagster main job), shared by the end-to-end tests."""
+    pipelines run`, which launches the Dagster main job), shared by the end-to-end tests: its
+    Settings and what the command printed."""
     data = tmp_path_factory.mktemp("warehouse") / "data"
     result = run_pipeline(data)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-    return Settings(exports_dir=SAMPLE_EXPORTS, data_dir=data)
+    return Settings(exports_dir=SAMPLE_EXPORTS, data_dir=data), result
+
+
+@pytest.fixture(scope="session")
+def built(built_run) -> Settings:
+    return built_run[0]

@@ -170,6 +170,15 @@ def warehouse_fingerprint(settings) -> dict:
             "reports": files(settings.reports_dir, "*") if settings.reports_dir.exists() else {}}
 
 
+def run_log(result) -> str:
+    """The full Dagster and dbt output of a run of the main command: the log file it names."""
+    import re
+
+    match = re.search(r"^run log +(.+)$", result.stdout, re.MULTILINE)
+    assert match, result.stdout[-2000:]
+    return Path(match[1]).read_text()
+
+
 def run_pipeline(data_dir: Path, exports: Path | None = None, *args: str, **env):
     """The project's main command (`python -m pipelines run`, what `make run` calls) in a child."""
     import os

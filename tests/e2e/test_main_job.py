@@ -10,7 +10,7 @@ import pytest
 
 from models import REASON_ORDER
 from pipelines.lib.config import SAMPLE_EXPORTS
-from tests.helpers import run_pipeline
+from tests.helpers import run_log, run_pipeline
 from tests.helpers import effective_totals_from_lake, expected_totals, warehouse_fingerprint
 
 pytestmark = pytest.mark.e2e
@@ -122,7 +122,7 @@ def test_a_rebuild_from_the_same_inputs_changes_nothing(built):
     before = warehouse_fingerprint(built)
     result = run_pipeline(built.data_dir, None, "--rebuild")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "STEP_SKIPPED" not in result.stderr  # everything was rebuilt...
+    assert "STEP_SKIPPED" not in run_log(result)  # everything was rebuilt...
     assert warehouse_fingerprint(built) == before  # ...to the same tables, lake and report files
 
 
@@ -130,9 +130,10 @@ def test_a_run_with_nothing_new_skips_the_build(built):
     published = built.published_db.stat()
     result = run_pipeline(built.data_dir)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "nothing new since the last publish" in result.stderr
+    assert "nothing new since the last publish" in result.stdout
+    log = run_log(result)
     for step in ("dbt_docs", "finance_reconciliation_report", "ops_status_report"):
-        assert f'Skipped execution of step "{step}"' in result.stderr, (step, result.stderr[-6000:])
+        assert f'Skipped execution of step "{step}"' in log, (step, log[-6000:])
     assert built.published_db.stat().st_mtime_ns == published.st_mtime_ns  # not even republished
 
 
@@ -160,3 +161,47 @@ def test_the_ops_page_and_its_marts_are_built(built):
     assert con.execute("select verified from marts.rpt_audit_chain").fetchone() == (True,)
     statuses = {s for (s,) in con.execute("select rotation_status from marts.rpt_credential_rotation").fetchall()}
     assert statuses == {"ok", "due_soon", "overdue", "expired", "revoked"}
+
+
+def test_the_screen_shows_stages_and_a_summary_and_the_log_file_the_rest(built_run):
+    """What `make run` prints: a line per stage and a summary; no DEBUG line, no dbt node line.
+    The log file it names holds Dagster's and dbt's full output."""
+    settings, result = built_run
+    screen = result.stdout + result.stderr
+    import re
+
+    assert "DEBUG" not in screen and not re.search(r"\d+ of \d+ (START|OK|PASS)", screen)
+    assert "\r" not in screen  # not a terminal (CI, cron): plain lines, no bar animation
+    for title in ("ingest", "dbt build", "finance pack", "ops page", "publish"):
+        assert f"\n{title} " in screen and "done" in screen
+    log = run_log(result)
+    assert "DEBUG" in log and "STEP_SUCCESS" in log and "Completed successfully" in log  # dbt's own lines
+    assert f"published  {settings.published_db}" in screen
+
+
+def test_the_summary_counts_equal_the_ops_tables(built_run):
+    import re
+
+    settings, result = built_run
+    con = published(settings)
+    status = dict(con.execute("select status, count(*) from ops.ingested_batches group by 1").fetchall())
+    files = con.execute("select sum(rows_in_file), sum(rows_loaded), sum(rows_quarantined), sum(rows_duplicate) "
+                        "from ops.ingested_files").fetchone()
+    reasons = dict(con.execute("select reason, count(*) from ops.quarantine where released_at is null group by 1"
+                               ).fetchall())
+    breaks = dict(con.execute("select status, count(*) from marts.rpt_usage_ledger_reconciliation "
+                              "where status <> 'matched' group by 1").fetchall())
+    rejected = con.execute("select batch_id, reason from ops.ingested_batches where status = 'rejected'").fetchall()
+    con.close()
+    out = result.stdout
+    assert f"batches    {status['loaded']} loaded, {status['rejected']} rejected, 0 skipped" in out
+    for batch_id, reason in rejected:
+        assert f"  rejected {batch_id}: {reason}" in out
+    n_in, loaded, quarantined, duplicate = files
+    assert f"rows       {n_in:,} read: {loaded:,} loaded, {quarantined:,} quarantined, {duplicate:,} duplicate" in out
+    shown = dict((r, int(n.replace(",", ""))) for r, n in re.findall(
+        r"(\w+) ([\d,]+)", re.search(r"quarantined by reason: (.*)", out)[1]))
+    assert shown == reasons
+    shown_breaks = dict((s, int(n.replace(",", ""))) for s, n in re.findall(
+        r"(\w+) ([\d,]+)", re.search(r"reconciliation breaks: (.*)", out)[1]))
+    assert shown_breaks == breaks and sum(breaks.values()) > 0

@@ -37,7 +37,8 @@ def ingest_batches(context: dg.AssetExecutionContext, warehouse: WarehouseResour
     settings = warehouse.settings()
     con = warehouse.connect()
     try:
-        summary = ingest_all(con, settings)
+        summary = ingest_all(con, settings, progress=lambda k, n, batch_id: context.log.info(
+            f"batch {k} of {n}: {batch_id}"))  # the screen's progress (pipelines/lib/screen.py)
         breaks = lake_breaks(con, settings.lake_dir)
         if breaks:
             raise dg.Failure(
@@ -67,7 +68,10 @@ def ingest_batches(context: dg.AssetExecutionContext, warehouse: WarehouseResour
     for name in OPS_TABLES:
         meta = {"row_count": int(ops_counts[name])}
         if name == "ingested_batches":
-            meta |= {**summary.as_metadata(), "batches": dg.MetadataValue.md(markdown_table(batches)),
+            facts = summary.as_metadata()
+            meta |= {**facts, "loaded": dg.MetadataValue.json(facts["loaded"]),
+                     "rejected": dg.MetadataValue.json(facts["rejected"]),
+                     "batches": dg.MetadataValue.md(markdown_table(batches)),
                      "exports": dg.MetadataValue.path(str(settings.exports_dir))}
         if name == "quarantine":
             meta["by_reason"] = dg.MetadataValue.json({r: n for r, n in by_reason})

@@ -9,6 +9,7 @@ so a run that dies in between rewrites the same files on its rerun.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -51,11 +52,11 @@ class RunSummary:
         return {
             "batches_loaded": len(self.loaded), "batches_rejected": len(self.rejected),
             "batches_skipped": len(self.skipped), "conflicting_redeliveries": len(self.conflicts),
-            "quarantine_released": self.released,
+            "quarantine_released": self.released, "loaded": list(self.loaded), "rejected": dict(self.rejected),
         }
 
 
-def ingest_all(con, settings: Settings) -> RunSummary:
+def ingest_all(con, settings: Settings, progress: Callable[[int, int, str], None] | None = None) -> RunSummary:
     """Ingest every complete batch under the exports root not loaded yet, in export order.
 
     While one batch loads, the next is read and checked against its value rules in a second
@@ -65,7 +66,8 @@ def ingest_all(con, settings: Settings) -> RunSummary:
     backfill_lake_files(con, settings.lake_dir)  # once, for a warehouse from before ops.lake_files
     summary = RunSummary()
     plan = _plan(con, settings)
-    to_load = iter([(d, digest) for d, digest, action in plan if action == "load"])
+    loads = [(d, digest) for d, digest, action in plan if action == "load"]
+    to_load = iter(loads)
 
     def read_next():  # the next batch to load, being read in the second thread (or None)
         following = next(to_load, None)
@@ -93,6 +95,8 @@ def ingest_all(con, settings: Settings) -> RunSummary:
                 _record_conflict(con, batch_dir.name, digest)
                 summary.conflicts.append(batch_dir.name)
                 continue
+            if progress:
+                progress(len(summary.loaded) + len(summary.rejected) + 1, len(loads), batch_dir.name)
             prepared, ahead = take(ahead), read_next()  # batches load in plan order
             outcome = ingest_batch(con, settings, batch_dir, prepared)
             if outcome is None:
