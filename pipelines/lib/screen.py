@@ -63,7 +63,7 @@ class RunWatcher(threading.Thread):
         self.stop = threading.Event()
         self.run_id: str | None = None
         self._cursor = None
-        self._bar = False
+        self._bar: str | bool = False
 
     def run(self) -> None:
         import dagster as dg
@@ -141,9 +141,11 @@ class RunWatcher(threading.Thread):
             text = f"{_bar(p.dbt_done, self.dbt_total)} dbt nodes {min(p.dbt_done, self.dbt_total)} of {self.dbt_total}"
         else:
             return
+        if self._bar == text:
+            return
         self.out.write("\r" + text[:100].ljust(100))
         self.out.flush()
-        self._bar = True
+        self._bar = text
 
     def _clear_bar(self) -> None:
         if self._bar:
