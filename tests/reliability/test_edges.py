@@ -393,3 +393,16 @@ def test_parquet_with_extra_and_internal_columns_reads_only_the_contract(setting
     assert ingest_all(con, settings).loaded == [B1]
     assert con.execute(f"select _row_number from {lake_table(settings, 'usage_events')}").fetchall() == [(1,)]
     assert b"s3cr3t" not in b"".join(p.read_bytes() for p in settings.lake_dir.rglob("*.parquet"))
+
+
+def test_a_warehouse_from_before_the_lake_record_records_its_lake_once(settings, con):
+    write_batch(settings.exports_dir, B1, {**DIMENSIONS, "usage_events": [event()]})
+    write_batch(settings.exports_dir, B2, {"usage_events": [event(event_id="e2", occurred_at="2026-11-02T10:00:00Z",
+                                                                  recorded_at="2026-11-02T10:00:00Z")]})
+    ingest_all(con, settings)
+    want = con.execute("select * exclude (written_at) from ops.lake_files order by path").fetchall()
+    assert len(want) == 8  # six snapshots, two event days
+    con.execute("delete from ops.lake_files")  # as a warehouse built before ops.lake_files
+    ingest_all(con, settings)
+    assert con.execute("select * exclude (written_at) from ops.lake_files order by path").fetchall() == want
+    assert lake_breaks(con, settings.lake_dir, content=True) == []
