@@ -172,8 +172,10 @@ def test_the_screen_shows_stages_and_a_summary_and_the_log_file_the_rest(built_r
 
     assert "DEBUG" not in screen and not re.search(r"\d+ of \d+ (START|OK|PASS)", screen)
     assert "\r" not in screen  # not a terminal (CI, cron): plain lines, no bar animation
-    for title in ("ingest", "dbt build", "finance pack", "ops page", "publish"):
-        assert f"\n{title} " in screen and "done" in screen
+    for title in ("ingest", "dbt build", "finance pack", "ops page", "publish", "dbt docs"):
+        assert re.search(f"^{title} +done ", screen, re.MULTILINE), title
+    assert "nothing new" not in screen  # a first build builds everything, the docs after the publish included
+    assert (settings.data_dir / "docs" / "dbt" / "index.html").stat().st_size > 10_000
     log = run_log(result)
     assert "DEBUG" in log and "STEP_SUCCESS" in log and "Completed successfully" in log  # dbt's own lines
     assert f"published  {settings.published_db}" in screen
