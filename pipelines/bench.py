@@ -26,11 +26,6 @@ from pathlib import Path
 from pipelines.lib import generator
 from pipelines.lib.config import PROJECT_ROOT, Settings
 
-STAGES = {  # Dagster step -> bench stage
-    "ingest_batches": "ingest_and_lake", "ops__ingested_files_control_totals": "ingest_and_lake",
-    "ops_configuration": "dbt", "warehouse_dbt_models": "dbt", "dbt_docs": "dbt",
-    "finance_reconciliation_report": "reports", "ops_status_report": "reports", "published_warehouse": "publish",
-}
 
 
 # ---------------------------------------------------------------- measuring a child process tree
@@ -89,16 +84,11 @@ def step_seconds(data: Path) -> dict[str, float]:
     import dagster as dg
 
     from pipelines.__main__ import prepare_dagster_home
+    from pipelines.lib.screen import stage_seconds
 
-    stages: dict[str, float] = {}
     home = prepare_dagster_home(Settings(exports_dir=data, data_dir=data))
     with dg.DagsterInstance.from_config(str(home)) as instance:
-        run = instance.get_runs(limit=1)[0]
-        for step in instance.get_run_step_stats(run.run_id):
-            if step.status.value == "SUCCESS" and step.start_time is not None:
-                stage = STAGES.get(step.step_key, "checks")
-                stages[stage] = stages.get(stage, 0.0) + (step.end_time - step.start_time)
-    return stages
+        return stage_seconds(instance.get_run_step_stats(instance.get_runs(limit=1)[0].run_id))
 
 
 # ---------------------------------------------------------------- the runs

@@ -99,7 +99,7 @@ def atomic_write(path: Path, write) -> Path:
 # (= + - @, and a tab or carriage return before one). In a CSV such a cell, and one beginning with
 # the apostrophe itself, is written with one apostrophe before it: a spreadsheet shows the text,
 # and reading a value back exactly is dropping one leading apostrophe from any text cell that
-# begins with one (README, "Reading a report back"). Numbers and dates are never text cells.
+# begins with one (docs/warehouse.md, "Reading a report back"). Numbers and dates are never text cells.
 FORMULA_START = r"^['=+\-@\t\r]"
 
 

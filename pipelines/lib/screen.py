@@ -46,8 +46,6 @@ class Progress:
     started: dict[str, float] = field(default_factory=dict)  # step -> start
     running: set[str] = field(default_factory=set)  # steps started, not ended
     nothing_new: bool = False
-    failed: list[tuple[str, str]] = field(default_factory=list)  # (step, error message)
-    skipped: set[str] = field(default_factory=set)
     batches: tuple[int, int] = (0, 0)
     batch_started: float | None = None
     dbt_done: int = 0
@@ -110,15 +108,10 @@ class RunWatcher(threading.Thread):
             p.running.add(step)
         elif kind in ("STEP_SUCCESS", "STEP_FAILURE"):
             p.running.discard(step)
-            if kind == "STEP_FAILURE":
-                error = event.step_failure_data.error
-                p.failed.append((step, error.message.strip() if error else "failed"))
             if title:
                 status = "failed" if kind == "STEP_FAILURE" else (
                     "skipped" if p.nothing_new and step != "ingest_batches" else "done")
                 self.line(f"{title:<13} {status:<7}{entry.timestamp - p.started.get(step, entry.timestamp):>7.1f} s")
-        elif kind == "STEP_SKIPPED":
-            p.skipped.add(step)
         elif step == "warehouse_dbt_models" and kind in ("ASSET_MATERIALIZATION", "ASSET_CHECK_EVALUATION",
                                                          "ASSET_OBSERVATION"):
             p.dbt_done += 1
@@ -189,15 +182,21 @@ def summary(instance, run_id: str, settings, log_path: Path | None) -> str:
         folder = _report_folder(settings)
         if folder:
             lines.append(f"reports    {folder}")
-    times = {}
-    for s in stats:
-        if s.start_time is not None and s.end_time is not None and s.status.value != "SKIPPED":
-            times[stage_of(s.step_key)] = times.get(stage_of(s.step_key), 0.0) + s.end_time - s.start_time
+    times = stage_seconds(stats)
     if times:
         lines.append("time       " + ", ".join(f"{STAGE_TITLES[k]} {v:.1f} s" for k, v in times.items()))
     if log_path:
         lines.append(f"log        {log_path}")
     return "\n".join(lines)
+
+
+def stage_seconds(step_stats) -> dict[str, float]:
+    """Wall time per stage of a run's finished steps (DagsterInstance.get_run_step_stats)."""
+    times: dict[str, float] = {}
+    for s in step_stats:
+        if s.status.value in ("SUCCESS", "FAILURE") and s.start_time is not None and s.end_time is not None:
+            times[stage_of(s.step_key)] = times.get(stage_of(s.step_key), 0.0) + s.end_time - s.start_time
+    return times
 
 
 def _ingest_metadata(instance, run_id: str) -> dict:

@@ -109,7 +109,7 @@ def test_text_that_a_spreadsheet_would_evaluate_is_written_as_text(tmp_path):
         assert [r["project_id"] for r in rows] == [
             "'=1+1", "'+41", "'-2+3", "'@SUM(A1)", "'\t=cmd", "'\r=x", "''quoted", "plain", "mid=dle", ""], name
         assert {r["amount"] for r in rows} == {"-1.50"}  # numbers are never escaped
-        # the README's rule reads every value back exactly: drop one leading apostrophe
+        # the documented rule (docs/warehouse.md) reads every value back exactly: drop one leading apostrophe
         back = [v[1:] if v.startswith("'") else v for v in (r["project_id"] for r in rows)]
         assert back[:-1] == FORMULAS[:-1]
     write_workbook(tmp_path / "w.xlsx", {"Breaks": frame}, datetime(2026, 11, 11), "t")
