@@ -88,7 +88,11 @@ def run_main_job(settings: Settings, rebuild: bool = False, verbose: bool = Fals
 
     The screen gets a line per stage, a progress bar on a terminal, and a summary
     (pipelines/lib/screen.py); Dagster's and dbt's full output goes to logs/run-<time>.log under
-    the data directory, or, with `verbose`, to the screen as it comes."""
+    the data directory, or, with `verbose`, to the screen as it comes.
+
+    First, unless `rebuild`: when nothing is new (pipelines/lib/noop.py), no run starts at all."""
+    if not rebuild and report_nothing_new(settings):
+        return 0
     os.environ.update(child_env(settings))
     fail_abandoned_runs(settings)
     import dagster as dg
@@ -99,7 +103,7 @@ def run_main_job(settings: Settings, rebuild: bool = False, verbose: bool = Fals
     tags = {LAUNCHER_TAG: str(os.getpid())}
     if rebuild:  # rebuild and republish even when nothing changed (see pipelines/lib/build_state.py)
         tags["analytics/rebuild"] = "true"
-    log_path = None if verbose else settings.data_dir / "logs" / f"run-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.log"
+    log_path = None if verbose else _log_path(settings)
     with dg.DagsterInstance.get() as instance, (
             screen.RedirectedOutput(log_path) if log_path else contextlib.nullcontext()) as redirected:
         out = redirected.screen if redirected else sys.stdout
@@ -124,6 +128,30 @@ def run_main_job(settings: Settings, rebuild: bool = False, verbose: bool = Fals
         if redirected:
             out.close()
     return 0 if result.success else 1
+
+
+def report_nothing_new(settings: Settings) -> bool:
+    """When nothing is new: print the published warehouse's summary, write it as this run's log
+    (the one file written), and return True."""
+    started = time.monotonic()
+    from pipelines.lib.noop import nothing_new
+
+    verdict = nothing_new(settings)
+    if verdict is None:
+        return False
+    from pipelines.lib import screen
+
+    log_path = _log_path(settings)
+    text = screen.nothing_new_summary(settings, len(verdict.skipped), verdict.rejected, log_path,
+                                      time.monotonic() - started) + "\n"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log_path.write_text(text)
+    sys.stdout.write(text)
+    return True
+
+
+def _log_path(settings: Settings) -> Path:
+    return settings.data_dir / "logs" / f"run-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.log"
 
 
 def run_dev(settings: Settings, host: str, port: int) -> None:

@@ -192,3 +192,8 @@ def run_pipeline(data_dir: Path, exports: Path | None = None, *args: str, **env)
     child.pop("DAGSTER_HOME", None)
     return subprocess.run([sys.executable, "-m", "pipelines", "run", *args], cwd=PROJECT_ROOT, env=child,
                           capture_output=True, text=True, timeout=600, start_new_session=True)
+
+
+# a batch of the ingestion record, by column name (the record has more columns than a test sets)
+INSERT_BATCH = ("insert into ops.ingested_batches (batch_id, exported_at, loaded_at, status, reason, manifest_sha256, "
+                "file_count) values")

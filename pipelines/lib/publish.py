@@ -25,10 +25,11 @@ class WarehouseBusy(RuntimeError):
 
 
 @contextmanager
-def writer_lock(settings: Settings, wait_seconds: float = 0):
+def writer_lock(settings: Settings, wait_seconds: float = 0, note_holder: bool = True):
     """Hold the data directory's writer lock for the block (flock: released if the process dies).
 
-    Waits up to `wait_seconds` for another writer, then raises WarehouseBusy with a clear message."""
+    Waits up to `wait_seconds` for another writer, then raises WarehouseBusy with a clear message.
+    The lock file names its holder, unless `note_holder` is false (a reader that must write nothing)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     fh = open(settings.lock_file, "a+")
     deadline = time.monotonic() + wait_seconds
@@ -44,15 +45,17 @@ def writer_lock(settings: Settings, wait_seconds: float = 0):
                 raise WarehouseBusy(
                     f"another run is writing {settings.data_dir} ({holder}); wait for it to finish") from None
             time.sleep(0.5)
-    fh.seek(0)
-    fh.truncate()
-    fh.write(f"pid {os.getpid()}")
-    fh.flush()
+    if note_holder:
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()}")
+        fh.flush()
     try:
         yield
     finally:
-        fh.seek(0)
-        fh.truncate()
+        if note_holder:
+            fh.seek(0)
+            fh.truncate()
         fcntl.flock(fh, fcntl.LOCK_UN)
         fh.close()
 

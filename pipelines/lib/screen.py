@@ -169,25 +169,43 @@ def summary(instance, run_id: str, settings, log_path: Path | None) -> str:
     stats = instance.get_run_step_stats(run_id)
     failed = [s.step_key for s in stats if s.status.value == "FAILURE"]
     if meta:
-        lines.append(f"batches    {meta.get('batches_loaded', 0)} loaded, {meta.get('batches_rejected', 0)} rejected, "
-                     f"{meta.get('batches_skipped', 0)} skipped"
-                     + (f", {meta['conflicting_redeliveries']} conflicting re-deliveries"
-                        if meta.get("conflicting_redeliveries") else ""))
-        for batch, reason in (meta.get("rejected") or {}).items():
-            lines.append(f"  rejected {batch}: {reason}")
+        lines += _batch_lines(meta.get("batches_loaded", 0), meta.get("rejected") or {}, meta.get("batches_skipped", 0),
+                              meta.get("conflicting_redeliveries", 0))
         lines += _rows(settings, meta.get("loaded") or [])
     lines += _findings(settings)
-    if not failed and settings.published_db.exists():
-        lines.append(f"published  {settings.published_db}")
-        folder = _report_folder(settings)
-        if folder:
-            lines.append(f"reports    {folder}")
+    if not failed:
+        lines += _where(settings)
     times = stage_seconds(stats)
     if times:
         lines.append("time       " + ", ".join(f"{STAGE_TITLES[k]} {v:.1f} s" for k, v in times.items()))
     if log_path:
         lines.append(f"log        {log_path}")
     return "\n".join(lines)
+
+
+def nothing_new_summary(settings, skipped: int, rejected: dict[str, str], log_path: Path, seconds: float) -> str:
+    """The summary of a run that found nothing new before starting anything (pipelines/lib/noop.py)."""
+    lines = [f"{NOTHING_NEW} (same batches, code and configuration): no run started; "
+             "`python -m pipelines run --rebuild` rebuilds anyway"]
+    lines += _batch_lines(0, {}, skipped, 0)
+    lines += [f"  still rejected {batch} (unchanged since): {reason}" for batch, reason in rejected.items()]
+    lines += _findings(settings) + _where(settings)
+    lines += [f"time       {seconds:.1f} s", f"log        {log_path}"]
+    return "\n".join(lines)
+
+
+def _batch_lines(loaded: int, rejected: dict[str, str], skipped: int, conflicts: int) -> list[str]:
+    lines = [f"batches    {loaded} loaded, {len(rejected)} rejected, {skipped} skipped"
+             + (f", {conflicts} conflicting re-deliveries" if conflicts else "")]
+    return lines + [f"  rejected {batch}: {reason}" for batch, reason in rejected.items()]
+
+
+def _where(settings) -> list[str]:
+    if not settings.published_db.exists():
+        return []
+    lines = [f"published  {settings.published_db}"]
+    folder = _report_folder(settings)
+    return lines + ([f"reports    {folder}"] if folder else [])
 
 
 def stage_seconds(step_stats) -> dict[str, float]:

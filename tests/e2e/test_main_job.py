@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 from decimal import Decimal
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -126,15 +128,50 @@ def test_a_rebuild_from_the_same_inputs_changes_nothing(built):
     assert warehouse_fingerprint(built) == before  # ...to the same tables, lake and report files
 
 
-def test_a_run_with_nothing_new_skips_the_build(built):
-    published = built.published_db.stat()
+def _files(root: Path) -> dict[str, tuple[int, int]]:
+    """Every file under root (links followed: the warehouse may live elsewhere): size, mtime."""
+    out = {}
+    for dirpath, _, names in os.walk(root, followlinks=True):
+        for name in names:
+            st = os.stat(os.path.join(dirpath, name))
+            out[os.path.relpath(os.path.join(dirpath, name), root)] = (st.st_size, st.st_mtime_ns)
+    return out
+
+
+def test_a_run_with_nothing_new_starts_nothing_and_writes_only_its_log(built):
+    """Decided before Dagster starts (pipelines/lib/noop.py): no Dagster run is recorded (its
+    storage is under the data directory) and no dbt process runs (every dbt invocation writes its
+    log and run_results.json under dbt-target/): the one file written is the run's log."""
+    before = _files(built.data_dir)
     result = run_pipeline(built.data_dir)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "nothing new since the last publish" in result.stdout
+    after = _files(built.data_dir)
+    written = {p for p in after if after[p] != before.get(p)}
+    assert len(written) == 1 and next(iter(written)).startswith("logs/run-"), written
+    assert set(before) <= set(after)
+    assert (built.data_dir / next(iter(written))).read_text() == result.stdout
+    assert "nothing new since the last publish" in result.stdout and "no run started" in result.stdout
+    con = published(built)
+    rejected = con.execute("select batch_id, reason from ops.ingested_batches where status = 'rejected'").fetchall()
+    loaded = con.execute("select count(*) from ops.ingested_batches where status = 'loaded'").fetchone()[0]
+    con.close()
+    assert f"batches    0 loaded, 0 rejected, {loaded} skipped" in result.stdout
+    for batch_id, reason in rejected:
+        assert f"  still rejected {batch_id} (unchanged since): {reason}" in result.stdout
+    assert f"published  {built.published_db}" in result.stdout
+
+
+def test_a_run_through_dagster_with_nothing_new_skips_the_build(built):
+    """A quarantine release asked (none is releasable: the sample's missing references never come)
+    goes through Dagster, which finds the same inputs and skips every build step."""
+    published_file = built.published_db.stat()
+    result = run_pipeline(built.data_dir, None, ANALYTICS_RETRY_QUARANTINE="1")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "nothing new since the last publish: the build" in result.stdout
     log = run_log(result)
     for step in ("dbt_docs", "finance_reconciliation_report", "ops_status_report"):
         assert f'Skipped execution of step "{step}"' in log, (step, log[-6000:])
-    assert built.published_db.stat().st_mtime_ns == published.st_mtime_ns  # not even republished
+    assert built.published_db.stat().st_mtime_ns == published_file.st_mtime_ns  # not even republished
 
 
 def test_the_sample_shows_every_reconciliation_status_and_drift_class(built):

@@ -6,12 +6,13 @@ import pytest
 
 from pipelines.lib import build_state
 from pipelines.lib.ingest import ensure_schema
+from tests.helpers import INSERT_BATCH
 
 
 @pytest.fixture
 def published(settings, con):
     ensure_schema(con)
-    con.execute("insert into ops.ingested_batches values ('b1', now(), now(), 'loaded', null, 'aa', 3)")
+    con.execute(f"{INSERT_BATCH} ('b1', now(), now(), 'loaded', null, 'aa', 3)")
     settings.published_db.parent.mkdir(parents=True, exist_ok=True)
     settings.published_db.write_bytes(b"published")
     build_state.record(con, settings)
@@ -23,8 +24,8 @@ def test_the_inputs_of_the_last_publish_are_current(settings, published):
 
 
 @pytest.mark.parametrize("change", [
-    "insert into ops.ingested_batches values ('b2', now(), now(), 'loaded', null, 'bb', 3)",
-    "insert into ops.ingested_batches values ('b2', now(), now(), 'rejected', 'sha256 mismatch', 'bb', 0)",
+    f"{INSERT_BATCH} ('b2', now(), now(), 'loaded', null, 'bb', 3)",
+    f"{INSERT_BATCH} ('b2', now(), now(), 'rejected', 'sha256 mismatch', 'bb', 0)",
     "update ops.ingested_batches set reason = 'conflicting re-delivery'",
     "insert into ops.quarantine values ('b1', 'usage_events', 'u.csv', 7, 'unknown_project_id', '{}', now(), null)",
     "insert into ops.batch_conflicts values ('b1', 'cc', now())",

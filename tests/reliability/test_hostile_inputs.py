@@ -128,7 +128,7 @@ def test_a_manifest_listing_a_file_still_being_written_loads_once_complete(setti
 
 
 def test_two_writers_at_once_one_waits_for_the_other(settings):
-    hold = textwrap.dedent(f"""
+    hold = textwrap.dedent("""
         import sys, time
         from pipelines.lib.config import Settings
         from pipelines.lib.publish import writer_lock

@@ -16,6 +16,7 @@ import pytest
 from pipelines.lib.ingest import ensure_schema
 from pipelines.lib.publish import remove_stale_temporaries
 from pipelines.lib.reports import sha256_file, stream_csvs, write_csv, write_pack, write_workbook
+from tests.helpers import INSERT_BATCH
 
 B = "20261111T000500Z-000002"
 AS_OF = datetime(2026, 11, 11, 0, 5, tzinfo=timezone.utc)
@@ -25,7 +26,7 @@ AS_OF = datetime(2026, 11, 11, 0, 5, tzinfo=timezone.utc)
 def ops(settings):
     con = duckdb.connect()
     ensure_schema(con)
-    con.execute("insert into ops.ingested_batches values (?, ?, now(), 'loaded', null, 'm2', 1)", [B, AS_OF])
+    con.execute(f"{INSERT_BATCH} (?, ?, now(), 'loaded', null, 'm2', 1)", [B, AS_OF])
     yield con
     con.close()
 
@@ -52,7 +53,7 @@ def test_a_pack_is_never_rewritten_other_content_is_a_new_revision(ops, settings
     assert changed.directory == settings.reports_dir / B / "r2" / "finance"
     assert {k: v for k, v in tree(settings.reports_dir).items() if not k.startswith(f"{B}/r2/")} == signed
     # a late batch delivered out of order: the same figures, other input batches in the evidence
-    ops.execute("insert into ops.ingested_batches values ('20261110T000500Z-000009', ?, now(), 'loaded', null, 'm9', 1)",
+    ops.execute(f"{INSERT_BATCH} ('20261110T000500Z-000009', ?, now(), 'loaded', null, 'm9', 1)",
                 [datetime(2026, 11, 10, 0, 5, tzinfo=timezone.utc)])
     late = pack(ops, settings, "12.00")
     assert (late.revision, late.written) == (3, True)

@@ -86,6 +86,23 @@ def manifest_hash(batch_dir: Path) -> str:
         raise MachineFault(batch_dir.name, "manifest.json", exc) from exc
 
 
+def delivery_stamp(batch_dir: Path) -> str:
+    """What a batch folder holds, by name, type, size, inode and modification time of every entry
+    (no byte read): a rejected batch whose stamp is unchanged would be rejected again for the same
+    reason, so a run may skip reading it (pipelines/lib/noop.py). Taken before the batch is read."""
+    h = hashlib.sha256()
+    try:
+        for root, dirs, files in os.walk(batch_dir, followlinks=False):
+            dirs.sort()
+            for name in sorted([*dirs, *files]):
+                st = os.lstat(os.path.join(root, name))
+                h.update(repr((os.path.relpath(os.path.join(root, name), batch_dir), st.st_mode, st.st_size,
+                               st.st_ino, st.st_mtime_ns)).encode())
+    except OSError as exc:
+        raise MachineFault(batch_dir.name, getattr(exc, "filename", None) or str(batch_dir), exc) from exc
+    return h.hexdigest()
+
+
 def batch_time(batch_id: str) -> datetime:
     """The export time a batch id starts with."""
     return datetime.strptime(batch_id[:16], "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)

@@ -3,6 +3,7 @@ types, each row's content hashed. Runs in the read-ahead thread while the previo
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from models._contract import parsed
 from pipelines.lib.config import Settings
 from pipelines.lib.duck import connect
 from pipelines.lib.ingest.failures import BatchRejected, classify
-from pipelines.lib.ingest.manifest import Batch, ManifestFile, read_manifest
+from pipelines.lib.ingest.manifest import Batch, ManifestFile, delivery_stamp, read_manifest
 from pipelines.lib.ingest.read import ROW, read_file, verify_file
 from pipelines.lib.ingest.validate import first_reasons
 
@@ -28,6 +29,7 @@ class PreparedBatch:
     # table -> (manifest file, text read, rows failing a value rule, the other rows typed)
     files: dict[str, tuple] = field(default_factory=dict)
     rejected: str | None = None
+    stamp: str | None = None  # the folder as it was before it was read (manifest.delivery_stamp)
 
 
 def prepare_batch(batch_dir: Path, digest: str, settings: Settings) -> PreparedBatch:
@@ -37,6 +39,7 @@ def prepare_batch(batch_dir: Path, digest: str, settings: Settings) -> PreparedB
     hasher = connect(settings=settings)
     current = None  # the file being read, for the message of whatever goes wrong
     try:
+        stamp = rejection_stamp(batch_dir, settings)
         batch = read_manifest(batch_dir)
         files: dict[str, tuple] = {}
         for f in batch.files:
@@ -45,11 +48,23 @@ def prepare_batch(batch_dir: Path, digest: str, settings: Settings) -> PreparedB
     except Exception as exc:  # classified: a rejection, a machine fault, or unreadable_file
         verdict = classify(exc, batch_dir.name, current)
         if isinstance(verdict, BatchRejected):
-            return PreparedBatch(digest, rejected=str(verdict))
+            # a verdict of the clock may change by itself: such a batch is read again every run
+            return PreparedBatch(digest, rejected=str(verdict),
+                                 stamp=None if verdict.reason in CLOCK_VERDICTS else stamp)
         raise verdict from exc
     finally:
         hasher.close()
     return PreparedBatch(digest, batch, files)
+
+
+CLOCK_VERDICTS = ("exported_in_future",)
+
+
+def rejection_stamp(batch_dir: Path, settings: Settings) -> str:
+    """What a rejection depends on besides the code: the folder as it is (manifest.delivery_stamp)
+    and the limits a verdict may come from (decompression_limit)."""
+    limits = (settings.gzip_max_bytes, settings.gzip_max_ratio, settings.gzip_ratio_floor_bytes)
+    return hashlib.sha256(f"{delivery_stamp(batch_dir)} {limits}".encode()).hexdigest()
 
 
 def _prepare_file(batch: Batch, f: ManifestFile, settings: Settings, hasher) -> tuple:

@@ -50,6 +50,7 @@ create table if not exists ops.lake_files (
     row_count bigint not null, size_bytes bigint not null, sha256 varchar not null, written_at timestamptz);
 create table if not exists ops.touched_dates (
     batch_id varchar, table_name varchar, day date, recorded_at timestamptz);
+alter table ops.ingested_batches add column if not exists delivery_stamp varchar;
 """
 
 
@@ -89,12 +90,14 @@ def _duck_type(c) -> str:
             "bool": "boolean"}.get(c.type, "varchar")
 
 
-def _record_batch(con, batch_id, digest, exported_at, status, reason, files, now=None) -> None:
+def _record_batch(con, batch_id, digest, exported_at, status, reason, files, now=None, stamp=None) -> None:
+    """`stamp`: a rejected batch's folder as it was read (manifest.delivery_stamp), when reading
+    it again unchanged would reject it again (not for a verdict of the clock)."""
     con.execute(
         """insert or replace into ops.ingested_batches
-           (batch_id, exported_at, loaded_at, status, reason, manifest_sha256, file_count)
-           values (?, ?, ?, ?, ?, ?, ?)""",
-        [batch_id, exported_at, now or datetime.now(timezone.utc), status, reason, digest, files])
+           (batch_id, exported_at, loaded_at, status, reason, manifest_sha256, file_count, delivery_stamp)
+           values (?, ?, ?, ?, ?, ?, ?, ?)""",
+        [batch_id, exported_at, now or datetime.now(timezone.utc), status, reason, digest, files, stamp])
 
 
 def _record_conflict(con, batch_id: str, digest: str) -> None:

@@ -145,7 +145,7 @@ def ingest_batch(con, settings: Settings, batch_dir: Path, prepared: PreparedBat
     prepared = prepared or prepare_batch(batch_dir, manifest_hash(batch_dir), settings)
     batch, digest = prepared.batch, prepared.digest
     if prepared.rejected is not None:
-        _record_batch(con, batch_dir.name, digest, None, "rejected", prepared.rejected, 0)
+        _record_batch(con, batch_dir.name, digest, None, "rejected", prepared.rejected, 0, stamp=prepared.stamp)
         log.warning("batch %s rejected: %s", batch_dir.name, prepared.rejected)
         return prepared.rejected
 
