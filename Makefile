@@ -27,7 +27,7 @@ help:
 $(VENV)/.synced: requirements.lock
 	@command -v uv >/dev/null || python3 -m pip install --quiet uv
 	uv venv --quiet --allow-existing --python python3.11 $(VENV)
-	uv pip sync --quiet --python $(PY) requirements.lock
+	uv pip sync --quiet --compile-bytecode --python $(PY) requirements.lock
 	@touch $@
 
 $(MANIFEST): $(VENV)/.synced $(DBT_SOURCES)

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from pipelines.lib.config import PROJECT_ROOT, Settings
+from pipelines.lib.duck import first
 
 DAGSTER_YAML = """\
 # Written by `python -m pipelines run`. Telemetry off; one run writes the warehouse at a time.
@@ -93,6 +94,11 @@ def run_main_job(settings: Settings, rebuild: bool = False, verbose: bool = Fals
     First, unless `rebuild`: when nothing is new (pipelines/lib/noop.py), no run starts at all."""
     if not rebuild and report_nothing_new(settings):
         return 0
+    return launch_main_job(settings, rebuild, verbose)
+
+
+def launch_main_job(settings: Settings, rebuild: bool = False, verbose: bool = False) -> int:
+    """The main job through Dagster (run_main_job, past its no-op shortcut)."""
     os.environ.update(child_env(settings))
     fail_abandoned_runs(settings)
     import dagster as dg
@@ -184,7 +190,7 @@ def verify(settings: Settings) -> int:
         con = connect(settings.build_db, settings)
         try:
             ensure_schema(con)
-            files = con.execute("select count(*), coalesce(sum(size_bytes), 0) from ops.lake_files").fetchone()
+            files = first(con.execute("select count(*), coalesce(sum(size_bytes), 0) from ops.lake_files"))
             breaks = lake_breaks(con, settings.lake_dir, content=True) + control_total_breaks(con)
         finally:
             con.close()

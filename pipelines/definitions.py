@@ -34,7 +34,12 @@ def defs() -> dg.Definitions:
     )
 
 
+_resolved: dict[str, dg.JobDefinition] = {}
+
+
 def main_job_def() -> dg.JobDefinition:
     """The resolved main job, for `python -m pipelines run` (dg.reconstructable needs a function
-    at module level)."""
-    return defs().resolve_job_def("main_job")
+    at module level). Built once per process: executing a job reconstructs it several times."""
+    if "main_job" not in _resolved:
+        _resolved["main_job"] = defs().resolve_job_def("main_job")
+    return _resolved["main_job"]

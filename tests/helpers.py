@@ -179,8 +179,15 @@ def run_log(result) -> str:
     return Path(match[1]).read_text()
 
 
+# The main job launched through Dagster, past the command's no-op shortcut (pipelines/lib/noop.py)
+LAUNCH = ("import sys; from pipelines.__main__ import launch_main_job; from pipelines.lib.config import Settings; "
+          "sys.exit(launch_main_job(Settings.from_env()))")
+
+
 def run_pipeline(data_dir: Path, exports: Path | None = None, *args: str, **env):
-    """The project's main command (`python -m pipelines run`, what `make run` calls) in a child."""
+    """The project's main command (`python -m pipelines run`, what `make run` calls) in a child;
+    with the one argument "--through-dagster", the main job as that command launches it when
+    something is new (the UI, a schedule or the sensor decide the same way: build_state)."""
     import os
     import subprocess
     import sys
@@ -190,7 +197,8 @@ def run_pipeline(data_dir: Path, exports: Path | None = None, *args: str, **env)
     child = dict(os.environ, ANALYTICS_DATA_DIR=str(data_dir), ANALYTICS_EXPORTS_DIR=str(exports or SAMPLE_EXPORTS),
                  **env)
     child.pop("DAGSTER_HOME", None)
-    return subprocess.run([sys.executable, "-m", "pipelines", "run", *args], cwd=PROJECT_ROOT, env=child,
+    argv = ["-c", LAUNCH] if args == ("--through-dagster",) else ["-m", "pipelines", "run", *args]
+    return subprocess.run([sys.executable, *argv], cwd=PROJECT_ROOT, env=child,
                           capture_output=True, text=True, timeout=600, start_new_session=True)
 
 

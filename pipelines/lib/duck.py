@@ -32,3 +32,11 @@ def connect(path: Path | str = ":memory:", settings: Settings | None = None, rea
         # explicitly before publishing.
         con.execute("SET checkpoint_threshold = '1GB'")
     return con
+
+
+def first(result) -> tuple | None:
+    """The first row of an executed query, or None; the result is read to its end. (DuckDB 2.0: a
+    result read only in part, as fetchone() leaves even a one-row result, keeps the connection busy,
+    and its next register() or relation fails.)"""
+    rows = result.fetchall()
+    return rows[0] if rows else None

@@ -40,15 +40,15 @@ def component_figure(component: str, sli: pl.DataFrame, budget: pl.DataFrame) ->
 
 def render_ops_page(con) -> tuple[str, dict]:
     batch_id, as_of = newest_batch(con)
-    status = con.execute("select * exclude (as_of) from marts.rpt_slo_status order by component, slo_name").pl()
-    sli = con.execute("select * from marts.fct_sli_daily order by all").pl()
-    budget = con.execute("select * from marts.fct_slo_budget_daily order by all").pl()
-    freshness = con.execute("select table_name, last_batch_id, newest_record_at, lag_seconds, max_lag_seconds, status "
+    status = con.sql("select * exclude (as_of) from marts.rpt_slo_status order by component, slo_name").pl()
+    sli = con.sql("select * from marts.fct_sli_daily order by all").pl()
+    budget = con.sql("select * from marts.fct_slo_budget_daily order by all").pl()
+    freshness = con.sql("select table_name, last_batch_id, newest_record_at, lag_seconds, max_lag_seconds, status "
                             "from marts.rpt_source_freshness order by table_name").pl()
-    rotation = con.execute("select credential_id, purpose, kind, owner_component, age_days, days_to_expiry, "
+    rotation = con.sql("select credential_id, purpose, kind, owner_component, age_days, days_to_expiry, "
                            "rotation_status from marts.rpt_credential_rotation order by credential_id").pl()
-    chain = con.execute("select * from marts.rpt_audit_chain").pl()
-    broken = con.execute("select seq, audit_id, occurred_at, action, chain_status from marts.fct_audit_events "
+    chain = con.sql("select * from marts.rpt_audit_chain").pl()
+    broken = con.sql("select seq, audit_id, occurred_at, action, chain_status from marts.fct_audit_events "
                          "where chain_status <> 'valid' order by seq").pl()
     parts = []
     for component in sorted(status["component"].unique()):

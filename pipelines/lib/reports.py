@@ -29,6 +29,7 @@ import polars as pl
 import yaml
 
 from pipelines.lib.config import PROJECT_ROOT, Settings
+from pipelines.lib.duck import first
 from pipelines.lib.faults import kill_point
 
 CONFIG_DIR = PROJECT_ROOT / "pipelines" / "config"
@@ -46,8 +47,8 @@ def ensure_report_manifests(con) -> None:
     """ops.report_manifests, one row per revision; a table from before revisions (one row per
     report and batch, overwritten) becomes revision 1 of each."""
     con.execute("create schema if not exists ops")
-    old = con.execute("select count(*) from duckdb_columns() where schema_name = 'ops' "
-                      "and table_name = 'report_manifests' and column_name = 'manifest_sha256'").fetchone()[0]
+    old = first(con.execute("select count(*) from duckdb_columns() where schema_name = 'ops' "
+                      "and table_name = 'report_manifests' and column_name = 'manifest_sha256'"))[0]
     if old:
         con.execute("alter table ops.report_manifests rename to report_manifests_before_revisions")
     con.execute(OPS_REPORTS_DDL)
@@ -69,8 +70,8 @@ def load_config(name: str) -> dict:
 
 
 def newest_batch(con) -> tuple[str, datetime] | tuple[None, None]:
-    row = con.execute("select batch_id, exported_at from ops.ingested_batches where status = 'loaded' "
-                      "order by exported_at desc, batch_id desc limit 1").fetchone()
+    row = first(con.execute("select batch_id, exported_at from ops.ingested_batches where status = 'loaded' "
+                      "order by exported_at desc, batch_id desc limit 1"))
     return (row[0], row[1]) if row else (None, None)
 
 
@@ -123,7 +124,7 @@ def stream_csvs(con, sql: str, targets: dict[Path, pl.Expr | None], batch_rows: 
     is formatted once for all the targets keeping all its rows (every row a break: a new platform,
     a ledger not exported yet): formatting is most of writing a file (0.5 s of 0.7 s for 2.2M
     reconciliation rows)."""
-    reader = con.execute(sql).fetch_record_batch(batch_rows)
+    reader = con.sql(sql).to_arrow_reader(batch_rows)
     tmps = {path: path.with_name(f".{path.name}.{os.getpid()}.tmp") for path in targets}
     handles = {}
     try:
@@ -262,17 +263,17 @@ def finance_report(con, settings: Settings) -> dict:
     batch_id, as_of = newest_batch(con)
     if batch_id is None:
         return {}
-    summary = con.execute("select * from marts.rpt_reconciliation_summary "
+    summary = con.sql("select * from marts.rpt_reconciliation_summary "
                           "order by organization_id, currency nulls last").pl()
     reconciliation = "select * exclude (_watermark) from marts.rpt_usage_ledger_reconciliation"
     breaks = f"{reconciliation} where status <> 'matched'"
     # A sheet is for reading: the biggest breaks first, at most SHEET_ROWS of them. The CSV has all.
-    sheet_breaks = con.execute(
+    sheet_breaks = con.sql(
         f"{breaks} order by abs(amount_diff) desc nulls last, abs(rated_amount) desc nulls last, "
         f"charge_date, organization_id, project_id, usage_unit, model_id "
         f"limit {SHEET_ROWS}").pl()
-    non_usage = con.execute("select * from marts.rpt_ledger_non_usage_entries order by entry_id").pl()
-    drift = con.execute("select * from marts.rpt_runtime_reconciliation order by all").pl()
+    non_usage = con.sql("select * from marts.rpt_ledger_non_usage_entries order by entry_id").pl()
+    drift = con.sql("select * from marts.rpt_runtime_reconciliation order by all").pl()
     drift_breaks = drift.filter(pl.col("drift_class") != "in_sync")
 
     def write(directory: Path) -> list[Path]:
@@ -292,6 +293,6 @@ def finance_report(con, settings: Settings) -> dict:
         ]
 
     pack = write_pack(con, settings, "finance_reconciliation", "finance", batch_id, as_of, write)
-    n_breaks = con.execute(f"select count(*) from ({breaks})").fetchone()[0]
+    n_breaks = first(con.execute(f"select count(*) from ({breaks})"))[0]
     return {"directory": pack.directory, "files": pack.files, "manifest": pack.manifest, "batch_id": batch_id,
             "revision": pack.revision, "written": pack.written, "breaks": n_breaks, "drift": drift_breaks.height}

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import duckdb
 
+from pipelines.lib.duck import first
+
 # Dagster step -> stage (the bench reports its times by the same stages)
 STAGES = {
     "ingest_batches": "ingest_and_lake", "ops__ingested_files_control_totals": "ingest_and_lake",
@@ -239,10 +241,10 @@ def _rows(settings, loaded: list[str]) -> list[str]:
         return []
     con = _read(settings.build_db)
     try:
-        n_in, n_loaded, n_quarantined, n_duplicate = con.execute(
+        n_in, n_loaded, n_quarantined, n_duplicate = first(con.execute(
             "select coalesce(sum(rows_in_file), 0), coalesce(sum(rows_loaded), 0), coalesce(sum(rows_quarantined), 0), "
             "coalesce(sum(rows_duplicate), 0) from ops.ingested_files where list_contains(?, batch_id)",
-            [loaded]).fetchone()
+            [loaded]))
         reasons = con.execute(
             "select reason, count(*) from ops.quarantine where released_at is null and list_contains(?, batch_id) "
             "group by 1 order by 2 desc, 1", [loaded]).fetchall()
@@ -290,8 +292,8 @@ def _findings(settings) -> list[str]:
 def _report_folder(settings) -> str | None:
     con = _read(settings.published_db)
     try:
-        row = con.execute("select directory from ops.report_manifests where kind = 'finance' "
-                          "order by batch_id desc, revision desc limit 1").fetchone()
+        row = first(con.execute("select directory from ops.report_manifests where kind = 'finance' "
+                          "order by batch_id desc, revision desc limit 1"))
     except duckdb.CatalogException:
         row = None
     finally:

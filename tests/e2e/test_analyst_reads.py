@@ -11,7 +11,7 @@ import duckdb
 import pytest
 
 from pipelines.lib.config import SAMPLE_EXPORTS
-from pipelines.lib.duck import STORAGE_VERSION
+from pipelines.lib.duck import STORAGE_VERSION, first
 from tests.helpers import run_pipeline
 
 pytestmark = pytest.mark.e2e
@@ -36,8 +36,8 @@ def test_an_open_reader_keeps_its_view_and_the_next_connection_sees_the_new_data
     batches = sorted(d for d in SAMPLE_EXPORTS.iterdir() if (d / "manifest.json").exists())
     for d in batches[:2]:
         shutil.copytree(d, exports / d.name)
-    first = run_pipeline(data, exports)
-    assert first.returncode == 0, first.stderr[-3000:]
+    built = run_pipeline(data, exports)
+    assert built.returncode == 0, built.stderr[-3000:]
 
     analyst = subprocess.Popen([sys.executable, "-c", ANALYST, str(data / "warehouse" / "analytics.duckdb")],
                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -59,6 +59,6 @@ def test_an_open_reader_keeps_its_view_and_the_next_connection_sees_the_new_data
     # the published file is in the storage format the pipeline creates files in (its faster
     # string compression), not DuckDB's default v0.10.2 one
     con = duckdb.connect(str(data / "warehouse" / "analytics.duckdb"), read_only=True)
-    assert con.execute("select tags['storage_version'] from duckdb_databases() where database_name = 'analytics'"
-                       ).fetchone()[0] == f"{STORAGE_VERSION}+"
+    assert first(con.execute("select tags['storage_version'] from duckdb_databases() where database_name = 'analytics'"
+                       ))[0] == f"{STORAGE_VERSION}+"
     con.close()

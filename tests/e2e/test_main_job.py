@@ -12,8 +12,8 @@ import pytest
 
 from models import REASON_ORDER
 from pipelines.lib.config import SAMPLE_EXPORTS
-from tests.helpers import run_log, run_pipeline
-from tests.helpers import effective_totals_from_lake, expected_totals, warehouse_fingerprint
+from pipelines.lib.duck import first
+from tests.helpers import effective_totals_from_lake, expected_totals, run_log, run_pipeline, warehouse_fingerprint
 
 pytestmark = pytest.mark.e2e
 
@@ -36,7 +36,7 @@ def test_every_complete_batch_is_loaded_and_the_corrupt_one_rejected(built):
     complete = [name for name, _ in manifests()]
     assert sorted(rows) == complete  # the folder without a manifest is left alone
     assert [b for b, s in rows.items() if s == "rejected"] == ["20261104T120000Z-000004"]
-    reason = con.execute("select reason from ops.ingested_batches where status = 'rejected'").fetchone()[0]
+    reason = first(con.execute("select reason from ops.ingested_batches where status = 'rejected'"))[0]
     assert "does not match the manifest" in reason
 
 
@@ -46,7 +46,7 @@ def test_every_quarantine_reason_of_the_contract_shows_in_the_sample(built):
     expected = {r for r in REASON_ORDER if r != "unknown_*"}
     assert expected <= reasons
     assert any(r.startswith("unknown_") for r in reasons)
-    assert con.execute("select count(*) from ops.quarantine where reason is null or raw_record is null").fetchone() == (0,)
+    assert first(con.execute("select count(*) from ops.quarantine where reason is null or raw_record is null")) == (0,)
 
 
 def test_nothing_lost_every_input_row_is_accounted_for(built):
@@ -81,7 +81,7 @@ def test_the_usage_marts_match_the_generators_truth(built):
 
 def test_the_published_file_holds_tables_only(built):
     con = published(built)
-    views = con.execute("select count(*) from duckdb_views() where not internal").fetchone()[0]
+    views = first(con.execute("select count(*) from duckdb_views() where not internal"))[0]
     assert views == 0
     schemas = {s for (s,) in con.execute("select distinct schema_name from duckdb_tables()").fetchall()}
     assert "ops" in schemas and "raw" not in schemas
@@ -115,7 +115,7 @@ def test_each_table_materialization_carries_its_row_count(built):
             event = instance.get_latest_materialization_event(AssetKey([schema, table]))
             assert event is not None, (schema, table)
             metadata = event.asset_materialization.metadata
-            counts.append(con.execute(f'select count(*) from "{schema}"."{table}"').fetchone()[0])
+            counts.append(first(con.execute(f'select count(*) from "{schema}"."{table}"'))[0])
             assert metadata["dagster/row_count"].value == counts[-1], (schema, table)
     assert len(set(counts)) > 10  # counts that differ from table to table, not one number everywhere
 
@@ -153,7 +153,7 @@ def test_a_run_with_nothing_new_starts_nothing_and_writes_only_its_log(built):
     assert "nothing new since the last publish" in result.stdout and "no run started" in result.stdout
     con = published(built)
     rejected = con.execute("select batch_id, reason from ops.ingested_batches where status = 'rejected'").fetchall()
-    loaded = con.execute("select count(*) from ops.ingested_batches where status = 'loaded'").fetchone()[0]
+    loaded = first(con.execute("select count(*) from ops.ingested_batches where status = 'loaded'"))[0]
     con.close()
     assert f"batches    0 loaded, 0 rejected, {loaded} skipped" in result.stdout
     for batch_id, reason in rejected:
@@ -162,10 +162,10 @@ def test_a_run_with_nothing_new_starts_nothing_and_writes_only_its_log(built):
 
 
 def test_a_run_through_dagster_with_nothing_new_skips_the_build(built):
-    """A quarantine release asked (none is releasable: the sample's missing references never come)
-    goes through Dagster, which finds the same inputs and skips every build step."""
+    """The main job itself, as the UI, a schedule or the sensor launch it, finds the same inputs
+    (build_state) and skips every build step."""
     published_file = built.published_db.stat()
-    result = run_pipeline(built.data_dir, None, ANALYTICS_RETRY_QUARANTINE="1")
+    result = run_pipeline(built.data_dir, None, "--through-dagster")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "nothing new since the last publish: the build" in result.stdout
     log = run_log(result)
@@ -181,21 +181,21 @@ def test_the_sample_shows_every_reconciliation_status_and_drift_class(built):
                         "duplicate_ledger_entry", "unrated_usage"}
     drift = {d for (d,) in con.execute("select distinct drift_class from marts.rpt_runtime_reconciliation").fetchall()}
     assert drift == {"in_sync", "orphan_at_provider", "missing_at_provider", "state_mismatch", "attribute_mismatch"}
-    newest = con.execute("select max(batch_id) from ops.ingested_batches where status = 'loaded'").fetchone()[0]
+    newest = first(con.execute("select max(batch_id) from ops.ingested_batches where status = 'loaded'"))[0]
     finance = built.reports_dir / newest / "finance"
     assert (finance / "reconciliation.xlsx").exists() and (finance / "finance_reconciliation.evidence.json").exists()
-    assert con.execute("select count(*) from ops.report_manifests").fetchone()[0] >= 1
+    assert first(con.execute("select count(*) from ops.report_manifests"))[0] >= 1
 
 
 def test_the_ops_page_and_its_marts_are_built(built):
     con = published(built)
-    newest = con.execute("select max(batch_id) from ops.ingested_batches where status = 'loaded'").fetchone()[0]
+    newest = first(con.execute("select max(batch_id) from ops.ingested_batches where status = 'loaded'"))[0]
     assert (built.reports_dir / newest / "ops" / "ops_status.html").exists()
     slos = {(c, s) for c, s in con.execute("select component, slo_name from marts.rpt_slo_status").fetchall()}
     assert {("billing.rating", "availability"), ("iam.facade", "availability"),
             ("notification.dispatch", "availability"), ("billing.rating", "latency_under_250ms"),
             ("notification.dispatch", "dlq_drained")} == slos
-    assert con.execute("select verified from marts.rpt_audit_chain").fetchone() == (True,)
+    assert first(con.execute("select verified from marts.rpt_audit_chain")) == (True,)
     statuses = {s for (s,) in con.execute("select rotation_status from marts.rpt_credential_rotation").fetchall()}
     assert statuses == {"ok", "due_soon", "overdue", "expired", "revoked"}
 
@@ -224,8 +224,8 @@ def test_the_summary_counts_equal_the_ops_tables(built_run):
     settings, result = built_run
     con = published(settings)
     status = dict(con.execute("select status, count(*) from ops.ingested_batches group by 1").fetchall())
-    files = con.execute("select sum(rows_in_file), sum(rows_loaded), sum(rows_quarantined), sum(rows_duplicate) "
-                        "from ops.ingested_files").fetchone()
+    files = first(con.execute("select sum(rows_in_file), sum(rows_loaded), sum(rows_quarantined), sum(rows_duplicate) "
+                        "from ops.ingested_files"))
     reasons = dict(con.execute("select reason, count(*) from ops.quarantine where released_at is null group by 1"
                                ).fetchall())
     breaks = dict(con.execute("select status, count(*) from marts.rpt_usage_ledger_reconciliation "

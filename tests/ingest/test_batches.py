@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines.lib import lake
+from pipelines.lib.duck import first
 from pipelines.lib.generator import ENCODINGS
 from pipelines.lib.ingest import control_total_breaks, ingest_all
 from pipelines.lib.publish import WarehouseBusy, writer_lock
@@ -24,8 +25,8 @@ def quarantine(con):
 
 
 def outcome_counts(con, batch_id, table="usage_events"):
-    return con.execute("select rows_in_file, rows_loaded, rows_quarantined, rows_duplicate from ops.ingested_files "
-                       "where batch_id = ? and table_name = ?", [batch_id, table]).fetchone()
+    return first(con.execute("select rows_in_file, rows_loaded, rows_quarantined, rows_duplicate from ops.ingested_files "
+                       "where batch_id = ? and table_name = ?", [batch_id, table]))
 
 
 @pytest.mark.parametrize("encoding", ENCODINGS, ids=lambda e: "+".join(e))
@@ -114,7 +115,7 @@ def test_duplicates_are_compared_as_values_whatever_the_format(settings, con):
                 ("jsonl", "gzip"))
     ingest_all(con, settings)
     assert outcome_counts(con, B2) == (4, 1, 1, 2)
-    assert con.execute(f"select quantity from {lake_table(settings, 'usage_events')} where event_id = 'e1'").fetchone()[0] == Decimal("1.5")
+    assert first(con.execute(f"select quantity from {lake_table(settings, 'usage_events')} where event_id = 'e1'"))[0] == Decimal("1.5")
     assert con.execute("select batch_id, row_number, reason from ops.quarantine").fetchall() == [
         (B2, 2, "duplicate_conflict")]
     assert con.execute("select row_number, duplicate_of_batch_id from ops.duplicate_rows order by 1").fetchall() == [
@@ -149,7 +150,7 @@ def test_redelivery_is_skipped_without_reading_its_files(settings, con):
     (d / "usage_events.csv").unlink()  # a skipped batch never opens its data files
     summary = ingest_all(con, settings)
     assert summary.skipped == [B1] and not summary.loaded and not summary.rejected
-    assert con.execute("select count(*) from raw.usage_events_keys").fetchone()[0] == 1
+    assert first(con.execute("select count(*) from raw.usage_events_keys"))[0] == 1
 
 
 def test_conflicting_redelivery_is_recorded_and_loads_nothing(settings, con):
@@ -158,11 +159,11 @@ def test_conflicting_redelivery_is_recorded_and_loads_nothing(settings, con):
     write_batch(settings.exports_dir, B1, {**DIMENSIONS, "usage_events": [event(), event(event_id="e2")]})
     summary = ingest_all(con, settings)
     assert summary.conflicts == [B1]
-    assert con.execute("select count(*) from raw.usage_events_keys").fetchone()[0] == 1
-    status, reason = con.execute("select status, reason from ops.ingested_batches").fetchone()
+    assert first(con.execute("select count(*) from raw.usage_events_keys"))[0] == 1
+    status, reason = first(con.execute("select status, reason from ops.ingested_batches"))
     assert status == "loaded" and reason.startswith("conflicting_redelivery: ")
     ingest_all(con, settings)  # seen again: recorded once
-    assert con.execute("select count(*) from ops.batch_conflicts").fetchone()[0] == 1
+    assert first(con.execute("select count(*) from ops.batch_conflicts"))[0] == 1
 
 
 def test_a_rejected_batch_loads_once_corrected_under_the_same_id(settings, con):
@@ -171,7 +172,7 @@ def test_a_rejected_batch_loads_once_corrected_under_the_same_id(settings, con):
     assert list(ingest_all(con, settings).rejected) == [B1]
     write_batch(settings.exports_dir, B1, {**DIMENSIONS, "usage_events": [event()]})
     assert ingest_all(con, settings).loaded == [B1]
-    assert con.execute("select status, reason from ops.ingested_batches").fetchone() == ("loaded", None)
+    assert first(con.execute("select status, reason from ops.ingested_batches")) == ("loaded", None)
 
 
 def test_an_incomplete_folder_is_left_alone_until_its_manifest_arrives(settings, con):
@@ -182,7 +183,7 @@ def test_an_incomplete_folder_is_left_alone_until_its_manifest_arrives(settings,
     summary = ingest_all(con, settings)
     # B2 is not held back, but its references need B1's dimensions, which are not loaded yet
     assert summary.loaded == [B2] and B1 not in summary.rejected
-    assert con.execute("select count(*) from ops.ingested_batches where batch_id = ?", [B1]).fetchone()[0] == 0
+    assert first(con.execute("select count(*) from ops.ingested_batches where batch_id = ?", [B1]))[0] == 0
     (d / "manifest.json").write_bytes(manifest)
     assert ingest_all(con, settings).loaded == [B1]
 
@@ -194,13 +195,13 @@ def test_retry_quarantine_releases_rows_whose_reference_arrived(settings, con, m
     assert quarantine(con) == {"late": "unknown_project_id", "wrong_key": "unknown_project_id"}
     write_batch(settings.exports_dir, B2, {**DIMENSIONS, "projects": [PROJECT, dict(PROJECT, project_id="p3")]})
     ingest_all(con, settings)  # without the flag, nothing is retried
-    assert con.execute("select count(*) from raw.usage_events_keys").fetchone()[0] == 1
+    assert first(con.execute("select count(*) from raw.usage_events_keys"))[0] == 1
     monkeypatch.setenv("ANALYTICS_RETRY_QUARANTINE", "1")
     from pipelines.lib.config import Settings
 
     summary = ingest_all(con, Settings.from_env())
     assert summary.released == 1
-    assert con.execute("select _batch_id, _row_number from raw.usage_events_keys where event_id = 'late'").fetchone() == (B1, 2)
+    assert first(con.execute("select _batch_id, _row_number from raw.usage_events_keys where event_id = 'late'")) == (B1, 2)
     # k1 belongs to p1: now that p3 is known, the row is still quarantined, for its real reason
     assert con.execute("select raw_record::json->>'event_id', reason, released_at is not null from ops.quarantine "
                        "order by 1").fetchall() == [("late", "unknown_project_id", True),
@@ -229,7 +230,7 @@ def test_a_release_that_dies_before_its_commit_is_redone_once(settings, con, mon
     monkeypatch.setattr(ingest, "_write_quarantine_file", dies_after_the_lake)
     with pytest.raises(RuntimeError):
         ingest_all(con, Settings.from_env())
-    assert con.execute("select count(*) from raw.usage_events_keys").fetchone() == (1,)  # rolled back
+    assert first(con.execute("select count(*) from raw.usage_events_keys")) == (1,)  # rolled back
     monkeypatch.setattr(ingest, "_write_quarantine_file", real)
     assert ingest_all(con, Settings.from_env()).released == 1
     assert con.execute(f"select event_id, _row_number from {lake_table(settings, 'usage_events')} "
@@ -248,7 +249,7 @@ def test_a_warehouse_holding_whole_event_rows_moves_to_keys_and_still_finds_dupl
     con.execute("drop table raw.usage_events_keys")
     write_batch(settings.exports_dir, B2, {"usage_events": [event(), event(event_id="e2")]})
     assert ingest_all(con, settings).loaded == [B2]
-    assert con.execute("select count(*) from raw.usage_events").fetchone() == (0,)
+    assert first(con.execute("select count(*) from raw.usage_events")) == (0,)
     assert con.execute("select event_id, _batch_id from raw.usage_events_keys order by 1").fetchall() == [
         ("e1", B1), ("e2", B2)]
     assert outcome_counts(con, B2) == (2, 1, 0, 1)
@@ -273,7 +274,7 @@ def test_schema_drift_is_recorded_not_an_error(settings, con):
     rehash(d, "usage_events.csv")
     ingest_all(con, settings)
     assert outcome_counts(con, B1) == (1, 1, 0, 0)
-    assert con.execute("select schema_drift from ops.ingested_files where table_name = 'usage_events'").fetchone() == (
+    assert first(con.execute("select schema_drift from ops.ingested_files where table_name = 'usage_events'")) == (
         ["region"],)
 
 

@@ -7,6 +7,7 @@ import shutil
 
 import pytest
 
+from pipelines.lib.duck import first
 from pipelines.lib.ingest import REJECTION_REASONS, ingest_all
 from tests.helpers import DIMENSIONS, edit_manifest, event, rehash, write_batch
 
@@ -23,12 +24,12 @@ def assert_rejected(con, settings, word: str, fragment: str, bid=BID):
     summary = ingest_all(con, settings)
     assert list(summary.rejected) == [bid]
     assert summary.rejected[bid].startswith(f"{word}: ") and fragment in summary.rejected[bid]
-    status, reason = con.execute("select status, reason from ops.ingested_batches where batch_id = ?", [bid]).fetchone()
+    status, reason = first(con.execute("select status, reason from ops.ingested_batches where batch_id = ?", [bid]))
     assert status == "rejected" and reason == summary.rejected[bid]
     # nothing of it loaded: no rows, no files recorded, no lake files
-    assert con.execute("select count(*) from raw.usage_events_keys").fetchone()[0] == 0
-    assert con.execute("select count(*) from raw.organizations").fetchone()[0] == 0
-    assert con.execute("select count(*) from ops.ingested_files").fetchone()[0] == 0
+    assert first(con.execute("select count(*) from raw.usage_events_keys"))[0] == 0
+    assert first(con.execute("select count(*) from raw.organizations"))[0] == 0
+    assert first(con.execute("select count(*) from ops.ingested_files"))[0] == 0
     assert not (settings.lake_dir / "usage_events").exists()
     assert not list(settings.data_dir.glob(".inflated.*"))  # no inflated copy of a gzipped file left
 
@@ -187,5 +188,5 @@ def test_gzip_stream_is_read_whole(settings, con):
     (d / "usage_events.csv.gz").write_bytes(gzip.compress((header + "\n").encode()) + gzip.compress((row + "\n").encode()))
     rehash(d, "usage_events.csv.gz")
     assert ingest_all(con, settings).loaded == [BID]
-    assert con.execute("select count(*) from raw.usage_events_keys").fetchone() == (1,)
+    assert first(con.execute("select count(*) from raw.usage_events_keys")) == (1,)
     assert not list(settings.data_dir.glob(".inflated.*"))  # read from an inflated copy, removed after

@@ -12,6 +12,7 @@ import pytest
 
 from pipelines.definitions import defs
 from pipelines.defs.ingest.sensors import new_batches_sensor
+from pipelines.lib.duck import first
 from tests.helpers import DIMENSIONS, event, write_batch
 
 SNAPSHOT = Path(__file__).with_name("definitions_snapshot.json")
@@ -58,9 +59,9 @@ def test_the_jobs_run_on_an_empty_exports_folder(settings):
             result = definitions.resolve_job_def(job).execute_in_process(instance=instance)
             assert result.success, job
     con = duckdb.connect(str(settings.published_db), read_only=True)
-    assert con.execute("select count(*) from ops.ingested_batches").fetchone() == (0,)
-    assert con.execute("select count(*) from marts.fct_usage_events").fetchone() == (0,)
-    assert con.execute("select verified from marts.rpt_audit_chain").fetchone() == (True,)
+    assert first(con.execute("select count(*) from ops.ingested_batches")) == (0,)
+    assert first(con.execute("select count(*) from marts.fct_usage_events")) == (0,)
+    assert first(con.execute("select verified from marts.rpt_audit_chain")) == (True,)
 
 
 def _snapshot() -> dict:

@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines.lib.config import Settings
+from pipelines.lib.duck import first
 from pipelines.lib.ingest import MachineFault, control_total_breaks, ingest_all, lake_breaks
 from tests.helpers import DIMENSIONS, edit_manifest, event, lake_table, rehash, write_batch
 
@@ -47,7 +48,7 @@ def test_a_jsonl_line_nested_thousands_deep_is_unparseable_and_the_rest_loads(se
                                                        if f["table"] == "usage_events"])
     assert ingest_all(con, settings).loaded == [B1]
     assert reasons(con) == {3: "unparseable"}
-    assert con.execute("select count(*) from raw.usage_events_keys").fetchone() == (2,)
+    assert first(con.execute("select count(*) from raw.usage_events_keys")) == (2,)
     assert control_total_breaks(con) == []
 
 
@@ -261,9 +262,9 @@ def test_an_undeclared_column_is_recorded_by_name_and_its_values_kept_nowhere(se
     write_batch(settings.exports_dir, B1, {**DIMENSIONS, "credentials": creds}, encoding)
     assert ingest_all(con, settings).loaded == [B1]
     assert reasons(con, "credentials") == {1: "bad_int"}
-    assert con.execute("select schema_drift from ops.ingested_files where table_name = 'credentials'"
-                       ).fetchone() == (["secret_value"],)
-    raw = json.loads(con.execute("select raw_record from ops.quarantine").fetchone()[0])
+    assert first(con.execute("select schema_drift from ops.ingested_files where table_name = 'credentials'"
+                       )) == (["secret_value"],)
+    raw = json.loads(first(con.execute("select raw_record from ops.quarantine"))[0])
     assert "secret_value" not in raw and raw["credential_id"] == "c1"
     quarantine_file = settings.lake_dir / "quarantine" / "table=credentials" / f"batch_id={B1}" / "rows.parquet"
     assert b"hunter2" not in quarantine_file.read_bytes() and b"hunter2" not in pq.read_table(quarantine_file).to_string().encode()
@@ -282,14 +283,14 @@ def test_columns_named_like_internal_ones_are_ignored_as_drift(settings, con):
     got = con.execute(f"select event_id, quantity::varchar, _batch_id, _row_number from {lake_table(settings, 'usage_events')}"
                       " order by _row_number").fetchall()
     assert got == [("e1", "1.500000000", B1, 1), ("e3", "1.500000000", B1, 3)]
-    assert set(con.execute("select schema_drift from ops.ingested_files where table_name = 'usage_events'"
-                           ).fetchone()[0]) == {"_row_number", "_batch_id", "quantity:parsed", "attributes:parsed",
+    assert set(first(con.execute("select schema_drift from ops.ingested_files where table_name = 'usage_events'"
+                           ))[0]) == {"_row_number", "_batch_id", "quantity:parsed", "attributes:parsed",
                                                 "_repeated", "occurred_at:parsed"}
     # in CSV such a header is refused outright (v1.1: [A-Za-z0-9_]), `_row_number` is just drift
     d = write_batch(settings.exports_dir, B2, {"usage_events": [dict(event(event_id="c1"), _row_number="5")]})
     assert ingest_all(con, settings).loaded == [B2]
-    assert con.execute(f"select _row_number from {lake_table(settings, 'usage_events')} where event_id = 'c1'"
-                       ).fetchone() == (1,)
+    assert first(con.execute(f"select _row_number from {lake_table(settings, 'usage_events')} where event_id = 'c1'"
+                       )) == (1,)
     assert d.exists()
 
 
@@ -305,7 +306,7 @@ def test_a_byte_order_mark_is_ignored(settings, con, encoding):
     (d / name).write_bytes(gzip.compress(bom + gzip.decompress(data)) if name.endswith(".gz") else bom + data)
     rehash(d, name)
     assert ingest_all(con, settings).loaded == [B1]
-    assert reasons(con) == {} and con.execute("select count(*) from raw.usage_events_keys").fetchone() == (2,)
+    assert reasons(con) == {} and first(con.execute("select count(*) from raw.usage_events_keys")) == (2,)
 
 
 def test_a_leap_second_is_a_bad_timestamp_not_the_next_day(settings, con):
@@ -346,7 +347,7 @@ def test_exported_at_must_be_the_batch_id_time_and_not_in_the_future(settings, c
     assert summary.rejected[B1].startswith("manifest_invalid: exported_at 2026-11-02T00:06:00")
     assert summary.rejected[future].startswith("exported_in_future: ")
     assert future in ingest_all(con, settings).rejected  # checked again on every run, never the "as of"
-    assert con.execute("select count(*) from ops.ingested_batches where status = 'loaded'").fetchone() == (0,)
+    assert first(con.execute("select count(*) from ops.ingested_batches where status = 'loaded'")) == (0,)
 
 
 def test_symlinks_and_special_files_are_unsafe_and_a_symlinked_batch_is_not_a_batch(settings, con, tmp_path):
@@ -379,7 +380,7 @@ def test_the_same_files_under_a_reformatted_manifest_are_the_same_batch(settings
     (d / "manifest.json").write_text(json.dumps(doc, indent=4, sort_keys=True))
     summary = ingest_all(con, settings)
     assert summary.skipped == [B1] and summary.conflicts == []
-    assert con.execute("select reason from ops.ingested_batches").fetchone() == (None,)
+    assert first(con.execute("select reason from ops.ingested_batches")) == (None,)
     replace_text(d, "usage_events.csv", lambda t: t.replace("1.500000", "2.500000"))  # other content: a conflict
     assert ingest_all(con, settings).conflicts == [B1]
 

@@ -6,14 +6,16 @@ rejection whose reason starts with a closed-list word; never an exception out of
 from __future__ import annotations
 
 import gzip
-import os
 import hashlib
 import json
+import os
 
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from models import REASON_ORDER
-from pipelines.lib.duck import connect
+from pipelines.lib.duck import connect, first
 from pipelines.lib.ingest import REJECTION_REASONS, control_total_breaks, ingest_all
 from tests.helpers import DIMENSIONS, edit_manifest, event, project_dirs, write_batch
 
@@ -94,7 +96,7 @@ def test_a_hostile_file_is_loaded_quarantined_or_rejected_with_a_reason(tmp_path
             if BID in summary.rejected:
                 word, _, detail = summary.rejected[BID].partition(": ")
                 assert word in REJECTION_REASONS and detail
-                assert con.execute("select count(*) from ops.ingested_files").fetchone() == (0,)
+                assert first(con.execute("select count(*) from ops.ingested_files")) == (0,)
             else:
                 assert summary.loaded == [BID]
                 assert control_total_breaks(con) == []

@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from pipelines.lib.duck import first
 from pipelines.lib.ingest import control_total_breaks, ingest_all
 from tests.helpers import DIMENSIONS, KEY, edit_manifest, event, lake_table, rehash, write_batch
 
@@ -31,7 +32,7 @@ def test_an_embedded_newline_in_a_quoted_field_keeps_row_numbers_right(settings,
     keys = [dict(KEY, label="line one\nline two, \"quoted\""), dict(KEY, api_key_id="k bad")]
     write_batch(settings.exports_dir, B1, {**DIMENSIONS, "api_keys": keys})
     ingest_all(con, settings)
-    assert con.execute("select label from raw.api_keys").fetchone() == ('line one\nline two, "quoted"',)
+    assert first(con.execute("select label from raw.api_keys")) == ('line one\nline two, "quoted"',)
     assert reasons(con) == {2: "bad_id"}  # the second data row, though the file's third line
 
 
@@ -40,7 +41,7 @@ def test_a_10_mb_field_loads_whole(settings, con, encoding):
     big = json.dumps({"blob": "x" * (10 * 1024 * 1024)})
     write_batch(settings.exports_dir, B1, {**DIMENSIONS, "usage_events": [event(attributes=big)]}, encoding)
     assert ingest_all(con, settings).loaded == [B1]
-    assert con.execute(f"select length(attributes) from {lake_table(settings, 'usage_events')}").fetchone() == (len(big),)
+    assert first(con.execute(f"select length(attributes) from {lake_table(settings, 'usage_events')}")) == (len(big),)
 
 
 def test_parquet_columns_of_the_wrong_type_are_quarantined_by_type(settings, con):
@@ -71,7 +72,7 @@ def test_ids_and_column_names_that_look_like_sql_are_data_not_code(settings, con
         event(event_id="e3")]})
     ingest_all(con, settings)
     assert reasons(con) == {1: "bad_id", 2: "bad_id"}
-    assert con.execute("select count(*) from raw.organizations").fetchone() == (2,)
+    assert first(con.execute("select count(*) from raw.organizations")) == (2,)
     assert con.execute("select event_id from raw.usage_events_keys").fetchall() == [("e3",)]
     # a header naming a column in SQL fails its file (v1.1: names are [A-Za-z0-9_]); nothing runs
     lines = (d / "usage_events.csv").read_text().splitlines()
@@ -80,7 +81,7 @@ def test_ids_and_column_names_that_look_like_sql_are_data_not_code(settings, con
     (again / "usage_events.csv").write_text("\n".join([lines[0] + "," + evil, lines[3] + ",1"]) + "\n")
     rehash(again, "usage_events.csv")
     assert ingest_all(con, settings).rejected[B2].startswith("bad_header: ")
-    assert con.execute("select count(*) from raw.organizations").fetchone() == (2,)
+    assert first(con.execute("select count(*) from raw.organizations")) == (2,)
 
 
 def test_empty_and_header_only_files(settings, con):
@@ -114,7 +115,7 @@ def test_decimals_at_and_past_the_caps(settings, con):
     write_batch(settings.exports_dir, B1, {**DIMENSIONS, "usage_events": rows})
     ingest_all(con, settings)
     assert reasons(con) == {2: "out_of_range", 3: "bad_decimal", 4: "bad_decimal"}
-    assert str(con.execute(f"select quantity from {lake_table(settings, 'usage_events')}").fetchone()[0]) == "999999999999.999999999"
+    assert str(first(con.execute(f"select quantity from {lake_table(settings, 'usage_events')}"))[0]) == "999999999999.999999999"
 
 
 def test_a_manifest_listing_a_file_still_being_written_loads_once_complete(settings, con):

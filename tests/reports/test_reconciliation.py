@@ -11,7 +11,7 @@ import openpyxl
 import polars as pl
 import pytest
 
-from pipelines.lib.duck import connect
+from pipelines.lib.duck import connect, first
 from pipelines.lib.reports import finance_report, sha256_file, stream_csvs
 
 
@@ -92,8 +92,8 @@ def test_every_drift_class(finance):
 def test_the_report_pack_reads_back_and_its_evidence_holds(finance):
     con = connect(finance.build_db, finance)
     out = finance_report(con, finance)
-    recorded = con.execute("select evidence_sha256 from ops.report_manifests where report = 'finance_reconciliation' order by revision desc"
-                           ).fetchone()[0]
+    recorded = first(con.execute("select evidence_sha256 from ops.report_manifests where report = 'finance_reconciliation' order by revision desc"
+                           ))[0]
     con.close()
     assert out["directory"] == finance.reports_dir / "20261111T000500Z-000002" / "finance"
     wb = openpyxl.load_workbook(out["directory"] / "reconciliation.xlsx", read_only=True)
@@ -146,7 +146,7 @@ def test_csvs_written_batch_by_batch_equal_one_write_of_all_rows(tmp_path, batch
     con = duckdb.connect()
     sql = ("select i, if(i % 3 = 0, 'matched', 'amount_mismatch') as status, (i / 7)::decimal(38, 9) as amount, "
            "if(i % 5 = 0, null, 'a, \"quoted\" text') as note from range(10) t(i) order by i")
-    whole = con.execute(sql).pl()
+    whole = con.sql(sql).pl()
     written = stream_csvs(con, sql, {tmp_path / "all.csv": None, tmp_path / "breaks.csv": pl.col("status") != "matched",
                                      tmp_path / "every.csv": pl.col("i") >= 0, tmp_path / "none.csv": pl.col("i") > 99},
                           batch_rows=batch_rows)

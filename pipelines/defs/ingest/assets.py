@@ -2,6 +2,7 @@ import dagster as dg
 
 from models import TABLES
 from pipelines.defs.ingest.resources import WarehouseResource
+from pipelines.lib.duck import first
 from pipelines.lib.ingest import OPS_TABLES, ingest_all, lake_breaks
 from pipelines.lib.render import markdown_table
 
@@ -53,9 +54,9 @@ def ingest_batches(context: dg.AssetExecutionContext, warehouse: WarehouseResour
         by_reason = con.execute(
             "select reason, count(*) from ops.quarantine where released_at is null group by 1 order by 2 desc"
         ).fetchall()
-        batches = con.execute(
+        batches = con.sql(
             "select batch_id, status, exported_at, reason from ops.ingested_batches order by batch_id desc").pl()
-        ops_counts = {name: con.execute(f"select count(*) from ops.{name}").fetchone()[0] for name in OPS_TABLES}
+        ops_counts = {name: first(con.execute(f"select count(*) from ops.{name}"))[0] for name in OPS_TABLES}
     finally:
         con.close()
     for batch_id, reason in summary.rejected.items():

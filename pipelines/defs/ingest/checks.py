@@ -1,6 +1,7 @@
 import dagster as dg
 
 from pipelines.defs.ingest.resources import WarehouseResource
+from pipelines.lib.duck import first
 from pipelines.lib.ingest import control_total_breaks
 
 
@@ -14,7 +15,7 @@ def control_totals(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     con = warehouse.connect()
     try:
         breaks = control_total_breaks(con)
-        files = con.execute("select count(*) from ops.ingested_files").fetchone()[0]
+        files = first(con.execute("select count(*) from ops.ingested_files"))[0]
     finally:
         con.close()
     return dg.AssetCheckResult(

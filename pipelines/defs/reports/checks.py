@@ -21,9 +21,9 @@ def reconciliation_break_thresholds(warehouse: WarehouseResource) -> dg.AssetChe
         for status, limit in thresholds.items():
             if counts.get(status, 0) > limit:
                 over[status] = {"keys": counts[status], "threshold": limit}
-                rows = con.execute(  # a sample to look at, not millions
+                rows = con.sql(  # a sample to look at, not millions
                     "select * exclude (_watermark) from marts.rpt_usage_ledger_reconciliation "
-                    "where status = ? order by all limit 20", [status]).pl()
+                    "where status = ? order by all limit 20", params=[status]).pl()
                 offending += [{k: str(v) for k, v in r.items()} for r in rows.to_dicts()]
     finally:
         con.close()
@@ -38,7 +38,7 @@ def reconciliation_break_thresholds(warehouse: WarehouseResource) -> dg.AssetChe
 def _warn_on_rows(warehouse: WarehouseResource, sql: str, what: str) -> dg.AssetCheckResult:
     con = warehouse.connect()
     try:
-        rows = con.execute(sql).pl()
+        rows = con.sql(sql).pl()
     finally:
         con.close()
     return dg.AssetCheckResult(

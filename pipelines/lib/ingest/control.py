@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 
 from models import TABLES
 from pipelines.lib import lake
+from pipelines.lib.duck import first
 from pipelines.lib.ingest.record import _loaded_table
 
 
@@ -24,7 +25,7 @@ def control_total_breaks(con) -> list[dict]:
     parts = " union all ".join(
         f"select _batch_id as batch_id, '{t}' as table_name, count(*) as n from {_loaded_table(table)} group by 1"
         for t, table in TABLES.items())
-    return con.execute(f"""
+    return con.sql(f"""
         with loaded as ({parts}),
         quarantined as (select batch_id, table_name, count(*) as n from ops.quarantine
                         where released_at is null group by all),
@@ -88,8 +89,8 @@ def lake_breaks(con, lake_dir: Path, content: bool = False) -> list[dict]:
 def backfill_lake_files(con, lake_dir: Path) -> int:
     """A warehouse from before ops.lake_files: record the lake files of its loaded batches as they
     are on disk (listed, never globbed), once. Returns the files recorded."""
-    if con.execute("select count(*) from ops.lake_files").fetchone()[0] or not con.execute(
-            "select count(*) from ops.ingested_files").fetchone()[0]:
+    if first(con.execute("select count(*) from ops.lake_files"))[0] or not first(con.execute(
+            "select count(*) from ops.ingested_files"))[0]:
         return 0
     loaded = {r[0] for r in con.execute("select batch_id from ops.ingested_batches where status = 'loaded'").fetchall()}
     rows = []

@@ -109,7 +109,7 @@ def _typed(table: Table, text: pl.DataFrame, hasher) -> pl.DataFrame:
     for offset in range(0, typed.height, HASH_ROWS):  # the canonical text of a slice at a time
         hasher.register("content", typed.slice(offset, HASH_ROWS).select(_canonical(table).alias("content")))
         # a projection keeps the rows' order
-        hashes.append(hasher.execute("select md5(content) as _content_hash from content").pl()["_content_hash"])
+        hashes.append(hasher.sql("select md5(content) as _content_hash from content").pl()["_content_hash"])
         hasher.unregister("content")
     key = pl.col(table.key[0]) if len(table.key) == 1 else pl.struct(table.key)
     return typed.drop(table.parsed_names).with_columns(pl.concat(hashes), key.is_duplicated().alias("_repeated"))

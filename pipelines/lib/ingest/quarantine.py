@@ -105,7 +105,7 @@ def release_quarantine(con, settings: Settings) -> int:
             with _staged(con, typed):
                 _decide(con, table)
                 still_failing = _record(con, table, batch_id, path)
-                loaded = con.execute("select _row_number from outcome where outcome = 'loaded'").pl()[ROW]
+                loaded = con.sql("select _row_number from outcome where outcome = 'loaded'").pl()[ROW]
                 con.register("still_failing", still_failing)
                 n = con.execute(
                     """update ops.quarantine q set released_at = $now

@@ -11,6 +11,7 @@ import polars as pl
 from models import TABLES, Table
 from pipelines.lib import lake
 from pipelines.lib.config import Settings
+from pipelines.lib.duck import first
 from pipelines.lib.ingest.read import ROW
 
 log = logging.getLogger(__name__)
@@ -65,9 +66,9 @@ def ensure_schema(con) -> None:
             f"create table if not exists raw.{name} ({cols}, _batch_id varchar, _path varchar, "
             f"_row_number bigint, _content_hash varchar)"
         )
-        if table.kind == "event" and not con.execute(
+        if table.kind == "event" and not first(con.execute(
                 "select count(*) from duckdb_tables() where schema_name = 'raw' and table_name = ?",
-                [f"{name}_keys"]).fetchone()[0]:
+                [f"{name}_keys"]))[0]:
             # New, or a warehouse from when raw.<event table> held whole rows: they move to the
             # keys table (the lake holds the rows already), in one transaction.
             con.execute("begin transaction")
@@ -126,7 +127,7 @@ def _record(con, table: Table, batch_id: str, path: str) -> pl.DataFrame:
     con.execute(
         """insert into ops.duplicate_rows select ?, ?, ?, _row_number, duplicate_of from outcome
            where outcome = 'duplicate'""", [batch_id, table.name, path])
-    return con.execute(
+    return con.sql(
         "select _row_number, outcome as reason from outcome where outcome not in ('loaded', 'duplicate')"
     ).pl().cast({ROW: pl.Int64})
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from models import TABLES
 from pipelines.lib import lake
 from pipelines.lib.config import Settings
+from pipelines.lib.duck import first
 from pipelines.lib.ingest.failures import BatchRejected
 from pipelines.lib.ingest.manifest import read_manifest
 from pipelines.lib.ingest.record import _loaded_table, ensure_schema
@@ -26,7 +27,7 @@ class CannotReingest(RuntimeError):
 def check_exports_hold(con, settings: Settings, batch_id: str) -> Path:
     """The batch's export folder, if it still holds the files loaded under its id (same tables,
     same sha256, bytes checked now); else CannotReingest says why."""
-    status = con.execute("select status from ops.ingested_batches where batch_id = ?", [batch_id]).fetchone()
+    status = first(con.execute("select status from ops.ingested_batches where batch_id = ?", [batch_id]))
     if status is None or status[0] != "loaded":
         raise CannotReingest(f"{batch_id} is not a loaded batch")
     folder = settings.exports_dir / batch_id

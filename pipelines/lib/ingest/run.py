@@ -181,7 +181,7 @@ def load_file(con, settings: Settings, batch: Batch, table: Table, f, read: File
         _decide(con, table)
         # The loaded rows go to the lake from this process's typed copy, in a second thread, while
         # the warehouse takes its own copy: both are written before the batch commits.
-        not_loaded = con.execute("select _row_number from outcome where outcome <> 'loaded'").pl()[ROW]
+        not_loaded = con.sql("select _row_number from outcome where outcome <> 'loaded'").pl()[ROW]
         loaded = typed.filter(~pl.col(ROW).is_in(not_loaded.implode())).sort(ROW)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lake-writer") as writer:
             lake_files = writer.submit(_write_lake_rows, settings, batch.batch_id, table, loaded)
