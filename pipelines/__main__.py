@@ -57,19 +57,18 @@ def child_env(settings: Settings) -> dict[str, str]:
 LAUNCHER_TAG = "pipelines/launcher_pid"
 
 
-def fail_abandoned_runs(settings: Settings) -> int:
+def fail_abandoned_runs(instance) -> int:
     """Runs started by this command whose process is gone (killed) stay "started" in the instance:
     mark them failed, so the UI tells the truth. Runs of living processes are left alone."""
     import dagster as dg
 
     count = 0
-    with dg.DagsterInstance.from_config(str(prepare_dagster_home(settings))) as instance:
-        active = dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING])
-        for run in instance.get_runs(active):
-            pid = int(run.tags.get(LAUNCHER_TAG, "0") or 0)
-            if pid and not _alive(pid):
-                instance.report_run_failed(run, f"its process ({pid}) ended without finishing it: killed")
-                count += 1
+    active = dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING])
+    for run in instance.get_runs(active):
+        pid = int(run.tags.get(LAUNCHER_TAG, "0") or 0)
+        if pid and not _alive(pid):
+            instance.report_run_failed(run, f"its process ({pid}) ended without finishing it: killed")
+            count += 1
     return count
 
 
@@ -100,7 +99,6 @@ def run_main_job(settings: Settings, rebuild: bool = False, verbose: bool = Fals
 def launch_main_job(settings: Settings, rebuild: bool = False, verbose: bool = False) -> int:
     """The main job through Dagster (run_main_job, past its no-op shortcut)."""
     os.environ.update(child_env(settings))
-    fail_abandoned_runs(settings)
     import dagster as dg
 
     from pipelines.defs.warehouse.project import dbt_project
@@ -112,6 +110,7 @@ def launch_main_job(settings: Settings, rebuild: bool = False, verbose: bool = F
     log_path = None if verbose else _log_path(settings)
     with dg.DagsterInstance.get() as instance, (
             screen.RedirectedOutput(log_path) if log_path else contextlib.nullcontext()) as redirected:
+        fail_abandoned_runs(instance)
         out = redirected.screen if redirected else sys.stdout
         if log_path:
             out.write(f"run log    {log_path}\n")

@@ -112,8 +112,9 @@ def effective_totals_from_lake(lake_dir: Path) -> dict:
     """An independent path to the truth, in plain polars over the lake: duplicates never reach it,
     the latest correction by outbox_seq wins, quantity 0 voids, the original keeps its occurred_at.
     {(usage_date, organization_id, usage_unit): (quantity, event_count)}"""
-    import polars as pl
     from decimal import Decimal
+
+    import polars as pl
 
     events = pl.read_parquet(str(lake_dir / "usage_events" / "*" / "*.parquet"), hive_partitioning=False)
     originals = events.filter(pl.col("correction_of").is_null())
