@@ -139,28 +139,40 @@ def _json_text(value, col_type: str | None) -> str | None:
     return WRONG_NATIVE_TYPE + json.dumps(value, ensure_ascii=False)
 
 
+JSONL_CHUNK_ROWS = 100_000  # lines held as Python objects at once; the rest are Arrow columns
+
+
 def _read_jsonl(path: Path, f: ManifestFile, table: Table, compression: str):
+    """Line by line (a line ends at "\n" only, a "\r" before it is dropped), as frames of
+    JSONL_CHUNK_ROWS rows: the file's text is never held whole, nor all its rows as Python lists."""
     types = {c.name: c.type for c in table.columns}
+    schema = {c: pl.String for c in table.column_names}
+    frames: list[pl.DataFrame] = []
     records: list[list] = []
     numbers: list[int] = []
     bad: list[tuple[int, str]] = []
     delivered: dict[str, None] = {}
-    with _open_text(path, compression) as fh:  # utf-8-sig: a leading byte order mark is ignored
-        text = fh.read()
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()  # the newline that ends the last line is not a row
-    for n, line in enumerate(lines, start=1):
-        line = line.removesuffix("\r")
-        obj = parse_json_object(line)
-        if obj is None:
-            bad.append((n, line))
-            continue
-        delivered.update(dict.fromkeys(obj))
-        records.append([_json_text(obj.get(c), types[c]) for c in table.column_names])
-        numbers.append(n)
+    raw = gzip.open(path, "rb") if compression == "gzip" else open(path, "rb")
+    with raw as fh:  # UTF-8 was checked whole by verify_file
+        for n, data in enumerate(fh, start=1):
+            if n == 1 and data.startswith(codecs.BOM_UTF8):
+                data = data[len(codecs.BOM_UTF8):]  # a leading byte order mark is ignored (v1.1)
+                if not data:
+                    break  # the mark alone: no line
+            line = data.decode("utf-8").removesuffix("\n").removesuffix("\r")
+            obj = parse_json_object(line)
+            if obj is None:
+                bad.append((n, line))
+                continue
+            delivered.update(dict.fromkeys(obj))
+            records.append([_json_text(obj.get(c), types[c]) for c in table.column_names])
+            numbers.append(n)
+            if len(records) == JSONL_CHUNK_ROWS:
+                frames.append(pl.DataFrame(records, schema=schema, orient="row"))
+                records = []
+    frames.append(pl.DataFrame(records, schema=schema, orient="row"))
     # In JSONL a missing key is NULL, so every contract column exists, if only as nulls.
-    frame = pl.DataFrame(records, schema={c: pl.String for c in table.column_names}, orient="row")
+    frame = pl.concat(frames, rechunk=True)
     return frame, numbers, bad, [*table.column_names, *(k for k in delivered if k not in types)]
 
 
