@@ -316,10 +316,92 @@ def run_baseline(exports: Path, out: Path, settings: Settings) -> dict:
     return result
 
 
+# ---------------------------------------------------------------- one hourly batch
+
+HOURLY_SEQ = 900_000  # batch ids from here on are the bench's hourly batches, removed after the run
+
+
+def hourly_batch(exports: Path, events: int) -> tuple[Path, dict]:
+    """A batch an hour after the newest one, as an hourly export would be: its dimension snapshots
+    byte for byte, and `events` new usage events (its first originals under new ids). Returns the
+    folder and what it adds per (usage_date, organization, unit): (quantity, events)."""
+    import csv
+    import gzip
+    import io
+    from datetime import timedelta
+
+    from pipelines.lib.ingest.manifest import batch_time
+
+    source = sorted(p for p in exports.iterdir() if (p / "manifest.json").exists())[-1]
+    doc = json.loads((source / "manifest.json").read_text())
+    when = batch_time(source.name) + timedelta(hours=1)
+    batch_id = f"{when:%Y%m%dT%H%M%SZ}-{HOURLY_SEQ:06d}"
+    target = exports / batch_id
+    target.mkdir()
+    files, added = [], {}
+    for f in doc["files"]:
+        if f["table"] in ("usage_events", "ledger_entries", "audit_events", "status_events"):
+            continue  # event tables: only the new usage below
+        shutil.copy(source / f["path"], target / f["path"])
+        files.append(f)
+    with gzip.open(source / "usage_events.csv.gz", "rt", newline="") as fh:
+        reader = csv.DictReader(fh)
+        rows = []
+        for row in reader:
+            if row["correction_of"]:
+                continue
+            row["event_id"] = "h" + row["event_id"]
+            rows.append(row)
+            key = (row["occurred_at"][:10], row["organization_id"], row["usage_unit"])
+            q, n = added.get(key, (Decimal(0), 0))
+            added[key] = (q + Decimal(row["quantity"]), n + 1)
+            if len(rows) == events:
+                break
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=reader.fieldnames, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    data = gzip.compress(text.getvalue().encode(), mtime=0)
+    (target / "usage_events.csv.gz").write_bytes(data)
+    files.append({"table": "usage_events", "path": "usage_events.csv.gz", "format": "csv", "compression": "gzip",
+                  "row_count": len(rows), "sha256": hashlib.sha256(data).hexdigest()})
+    manifest = {**doc, "batch_id": batch_id, "exported_at": f"{when:%Y-%m-%dT%H:%M:%S.000000Z}", "files": files}
+    (target / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    return target, added
+
+
+def usage_totals(data: Path) -> dict:
+    import duckdb
+
+    con = duckdb.connect(str(data / "warehouse" / "build" / "analytics.duckdb"), read_only=True)
+    con.execute("set TimeZone = 'UTC'")
+    totals = {(str(d), o, u): (q, n) for d, o, u, q, n in con.execute(
+        "select usage_date, organization_id, usage_unit, sum(quantity), sum(event_count) "
+        "from marts.usage_by_department_daily group by all").fetchall()}
+    con.close()
+    return totals
+
+
+def check_added(before: dict, after: dict, added: dict) -> None:
+    """After the hourly batch: each (day, organization, unit) grew by exactly what it added."""
+    want = dict(before)
+    for key, (q, n) in added.items():
+        q0, n0 = want.get(key, (Decimal(0), 0))
+        want[key] = (q0 + q, n0 + n)
+    if after != want:
+        diff = [k for k in set(after) | set(want) if after.get(k) != want.get(k)][:5]
+        raise SystemExit(f"the hourly batch did not add what it holds, e.g. {[(k, after.get(k), want.get(k)) for k in diff]}")
+
+
 # ---------------------------------------------------------------- the correctness guard
 
 def check_correctness(data: Path, truth_file: Path) -> None:
     """A pipeline run: the control totals hold and the marts equal the generator's truth."""
+    check_control_totals(data)
+    check_marts(data / "warehouse" / "build" / "analytics.duckdb", "marts.usage_by_department_daily", truth_file)
+
+
+def check_control_totals(data: Path) -> None:
     import duckdb
 
     from pipelines.lib.ingest import control_total_breaks
@@ -330,7 +412,6 @@ def check_correctness(data: Path, truth_file: Path) -> None:
     con.close()
     if breaks:
         raise SystemExit(f"control totals broken: {breaks[:5]}")
-    check_marts(data / "warehouse" / "build" / "analytics.duckdb", "marts.usage_by_department_daily", truth_file)
 
 
 def check_marts(database: Path, table: str, truth_file: Path) -> None:
@@ -370,7 +451,8 @@ def bench(events: int, days: int, out: Path, settings: Settings, seed: int = 202
     if reuse:  # the same generator, scenario and seed write the same bytes: keep them
         for held in stash.glob("*") if stash.exists() else []:  # a batch held back by a run cut short
             shutil.move(str(held), exports / held.name)
-        for leftover in (stash, data, out / "baseline", out / "marts_baseline"):
+        for leftover in (stash, data, out / "baseline", out / "marts_baseline",
+                         *exports.glob(f"*-{HOURLY_SEQ:06d}")):  # a bench cut short
             shutil.rmtree(leftover, ignore_errors=True)
     else:
         shutil.rmtree(out, ignore_errors=True)
@@ -421,13 +503,24 @@ def bench(events: int, days: int, out: Path, settings: Settings, seed: int = 202
     if noop:
         record("noop", run_pipeline(exports, data, settings))
         check_correctness(data, exports / "expected_totals.json")
+    hourly_events = max(1, events // days // 24)
+    before = usage_totals(data)
+    hourly, added = hourly_batch(exports, hourly_events)
+    try:
+        record("hourly", run_pipeline(exports, data, settings))
+        results["hourly"]["events"] = hourly_events
+        (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+        check_control_totals(data)
+        check_added(before, usage_totals(data), added)
+    finally:
+        shutil.rmtree(hourly)  # the exports stay the generator's, for the next bench
     return results
 
 
 def render(results: dict) -> str:
     base = results["baseline"]
     lines = [f"{'run':<12} {'wall s':>8} {'peak MB':>9} {'events/s':>10} {'x time':>7} {'x mem':>6}  stages (s)"]
-    for name in [n for n in ("baseline", "marts_baseline", "full", "incremental", "noop") if n in results]:
+    for name in [n for n in ("baseline", "marts_baseline", "full", "incremental", "noop", "hourly") if n in results]:
         r = results[name]
         rate = r["events"] / r["seconds"] if r["seconds"] else 0
         stages = ", ".join(f"{k} {v:.1f}" for k, v in sorted(r.get("stages", {}).items()))
