@@ -28,6 +28,9 @@ class Settings:
     # below it ingestion stops as a fault of the machine, and the read-ahead of the next batch
     # never fills the disk under the batch being loaded.
     min_free_bytes: int = 1 << 30
+    # A file of more rows is read, checked and loaded this many rows at a time (the lake gets one
+    # file per chunk and day): memory follows the chunk, not the file.
+    ingest_chunk_rows: int = 1_000_000
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -47,6 +50,7 @@ class Settings:
             gzip_max_ratio=int(os.environ.get("ANALYTICS_GZIP_MAX_RATIO", cls.gzip_max_ratio)),
             gzip_ratio_floor_bytes=_size("ANALYTICS_GZIP_RATIO_FLOOR_BYTES", cls.gzip_ratio_floor_bytes),
             min_free_bytes=_size("ANALYTICS_MIN_FREE_BYTES", cls.min_free_bytes),
+            ingest_chunk_rows=int(os.environ.get("ANALYTICS_INGEST_CHUNK_ROWS", cls.ingest_chunk_rows)),
         )
 
     # Everything generated lives under data_dir and is ignored by git.

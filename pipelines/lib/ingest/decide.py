@@ -22,22 +22,25 @@ def _staged(con, typed: pl.DataFrame):
         con.unregister("incoming")
 
 
-def _decide(con, table: Table) -> None:
+def _decide(con, table: Table, batch_id: str) -> None:
     """Rules that need other rows (references, then duplicates, the contract's order) on
-    `incoming`: the temp table `outcome` says, per row, loaded, duplicate or the reason (for usage
-    events, after the temp table `reference_failures`: see _checked_sql)."""
+    `incoming`, rows of batch `batch_id`: the temp table `outcome` says, per row, loaded, duplicate
+    or the reason (for usage events, after the temp table `reference_failures`: see _checked_sql)."""
     if table.name == "usage_events":
         con.execute(f"create or replace temp table reference_failures as {_reference_failures_sql()}")
-    con.execute(f"create or replace temp table outcome as {_outcome_sql(table)}")
+    con.execute(f"create or replace temp table outcome as {_outcome_sql(table, batch_id)}")
 
 
-def _outcome_sql(table: Table) -> str:
-    """One row per staged row: 'loaded', 'duplicate' or a quarantine reason."""
+def _outcome_sql(table: Table, batch_id: str) -> str:
+    """One row per staged row: 'loaded', 'duplicate' or a quarantine reason. A copy of a row the
+    same batch loaded (an earlier chunk of the file) is a duplicate within the file: no
+    duplicate_of, as when the file's copies are ranked together."""
     keys = ", ".join(table.key)
     if table.kind == "event":
         key_join = " and ".join(f"l.{k} = r.{k}" for k in table.key)
         loaded = f"left join (select {keys}, _content_hash, _batch_id from {_loaded_table(table)}) l on {key_join}"
-        prior, prior_batch = "l._content_hash", "l._batch_id"
+        # batch ids match BATCH_ID_RE ([0-9TZ-] only): safe as a literal
+        prior, prior_batch = "l._content_hash", f"nullif(l._batch_id, '{batch_id}')"
     else:  # a full snapshot: duplicates only within the file
         loaded, prior, prior_batch = "", "null", "null::varchar"
     # A key's rows are ranked only where the file repeats it (`_repeated`, see _typed): usually

@@ -15,7 +15,7 @@ from pipelines.lib.config import Settings
 from pipelines.lib.duck import connect
 from pipelines.lib.ingest.failures import BatchRejected, classify
 from pipelines.lib.ingest.manifest import Batch, ManifestFile, delivery_stamp, read_manifest
-from pipelines.lib.ingest.read import ROW, read_file, verify_file
+from pipelines.lib.ingest.read import ROW, ChunkedRead, FileRead, read_file, read_file_chunks, verify_file
 from pipelines.lib.ingest.validate import first_reasons
 
 
@@ -38,14 +38,15 @@ def prepare_batch(batch_dir: Path, digest: str, settings: Settings) -> PreparedB
     as MachineFault (failures.py), naming the batch and the file."""
     hasher = connect(settings=settings)
     current = None  # the file being read, for the message of whatever goes wrong
+    files: dict[str, tuple] = {}
     try:
         stamp = rejection_stamp(batch_dir, settings)
         batch = read_manifest(batch_dir)
-        files: dict[str, tuple] = {}
         for f in batch.files:
             current = f.path
             files[f.table] = _prepare_file(batch, f, settings, hasher)
     except Exception as exc:  # classified: a rejection, a machine fault, or unreadable_file
+        close_reads(files)
         verdict = classify(exc, batch_dir.name, current)
         if isinstance(verdict, BatchRejected):
             # a verdict of the clock may change by itself: such a batch is read again every run
@@ -55,6 +56,13 @@ def prepare_batch(batch_dir: Path, digest: str, settings: Settings) -> PreparedB
     finally:
         hasher.close()
     return PreparedBatch(digest, batch, files)
+
+
+def close_reads(files: dict[str, tuple]) -> None:
+    """Remove the inflated copies chunked reads keep until they are loaded."""
+    for _, read, *_ in files.values():
+        if isinstance(read, ChunkedRead):
+            read.close()
 
 
 CLOCK_VERDICTS = ("exported_in_future",)
@@ -67,21 +75,44 @@ def rejection_stamp(batch_dir: Path, settings: Settings) -> str:
     return hashlib.sha256(f"{delivery_stamp(batch_dir)} {limits}".encode()).hexdigest()
 
 
+# A file is read whole unless it holds more rows than Settings.ingest_chunk_rows, or more bytes
+# than this many per such row (whatever its manifest says: a manifest may understate its rows).
+CHUNK_BYTES_PER_ROW = 256
+
+
 def _prepare_file(batch: Batch, f: ManifestFile, settings: Settings, hasher) -> tuple:
+    """(manifest file, FileRead, rows failing a value rule, the other rows typed); or, for a file
+    too big to hold (ingest_chunk_rows), (manifest file, ChunkedRead, None, None): its rows are
+    read, checked and typed chunk by chunk while it loads (run.load_chunked)."""
     path, compression = verify_file(batch, f, settings, settings.data_dir)
-    try:
-        read = read_file(path, f, TABLES[f.table], compression)
-    finally:
-        if path != batch.directory / f.path:
-            path.unlink(missing_ok=True)
-    if read.rows_in_file != f.row_count:
-        raise BatchRejected("row_count_mismatch",
-                            f"{f.path} holds {read.rows_in_file} data rows, the manifest says {f.row_count}")
+    scratch = path if path != batch.directory / f.path else None
     table = TABLES[f.table]
+    chunk = settings.ingest_chunk_rows
+    try:
+        if f.row_count > chunk or path.stat().st_size > chunk * CHUNK_BYTES_PER_ROW:
+            read = read_file_chunks(path, f, table, compression, chunk)
+            _check_row_count(f, read.rows_in_file)
+            read.scratch, scratch = scratch, None  # removed once loaded (ChunkedRead.close)
+            return f, read, None, None
+        read = read_file(path, f, table, compression)
+    finally:
+        if scratch is not None:
+            scratch.unlink(missing_ok=True)
+    _check_row_count(f, read.rows_in_file)
+    return (f, read, *check_and_type(table, read, batch.exported_at, hasher))
+
+
+def _check_row_count(f: ManifestFile, rows: int) -> None:
+    if rows != f.row_count:
+        raise BatchRejected("row_count_mismatch", f"{f.path} holds {rows} data rows, the manifest says {f.row_count}")
+
+
+def check_and_type(table: Table, read: FileRead, exported_at, hasher) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(rows failing a value rule with the first reason, the other rows typed and hashed)."""
     text = table.with_parsed(read.frame)  # each timestamp, date, decimal and JSON value parsed once, here
-    failures = first_reasons(table, text, batch.exported_at)
+    failures = first_reasons(table, text, exported_at)
     passing = text if failures.is_empty() else text.join(failures, on=ROW, how="anti")
-    return f, read, failures, _typed(table, passing, hasher)
+    return failures, _typed(table, passing, hasher)
 
 
 def _canonical(table: Table) -> pl.Expr:

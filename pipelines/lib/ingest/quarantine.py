@@ -35,7 +35,8 @@ def _raw_records(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def _quarantine(con, batch: Batch, table: Table, f, read: FileRead, failing: pl.DataFrame, now) -> None:
-    """Quarantine the failing and unparseable rows, with their raw records; record the file."""
+    """Quarantine the failing and unparseable rows of `read` (a file, or a chunk of one), with
+    their raw records."""
     unparseable = pl.DataFrame(
         {ROW: [r for r, _ in read.unparseable], "reason": "unparseable",
          "raw_record": [json.dumps({"raw_text": t}, ensure_ascii=False) for _, t in read.unparseable]},
@@ -47,10 +48,13 @@ def _quarantine(con, batch: Batch, table: Table, f, read: FileRead, failing: pl.
         """insert into ops.quarantine select ?, ?, ?, _row_number, reason, raw_record, ?, null
            from quarantine_rows""", [batch.batch_id, table.name, f.path, now])
     con.unregister("quarantine_rows")
+
+
+def _record_file(con, batch: Batch, table: Table, f, rows_in_file: int, extra_columns: list[str]) -> None:
+    """The file's row in ops.ingested_files, each term of its control total counted from its record."""
     con.execute(
         "insert or replace into ops.ingested_files values (?, ?, ?, ?, ?, ?, ?, 0, 0, 0, ?)",
-        [batch.batch_id, table.name, f.path, f.format, f.compression, f.sha256, read.rows_in_file,
-         read.extra_columns])
+        [batch.batch_id, table.name, f.path, f.format, f.compression, f.sha256, rows_in_file, extra_columns])
     _count_outcomes(con, batch.batch_id, table.name)
 
 
@@ -103,7 +107,7 @@ def release_quarantine(con, settings: Settings) -> int:
         try:
             typed = _typed(table, text, con)  # few rows: the warehouse hashes them
             with _staged(con, typed):
-                _decide(con, table)
+                _decide(con, table, batch_id)
                 still_failing = _record(con, table, batch_id, path)
                 loaded = con.sql("select _row_number from outcome where outcome = 'loaded'").pl()[ROW]
                 con.register("still_failing", still_failing)

@@ -61,14 +61,85 @@ def read_file(path: Path, f: ManifestFile, table: Table, compression: str | None
     of ours (`_row_number`, a parsed twin)."""
     reader = {"csv": _read_csv, "jsonl": _read_jsonl, "parquet": _read_parquet}[f.format]
     frame, numbers, unparseable, delivered = reader(path, f, table, compression or f.compression)
+    _check_columns(f, table, delivered)
+    read = _file_read(frame, numbers, unparseable, table)
+    read.extra_columns = _extra(table, delivered)
+    return read
+
+
+@dataclass
+class ChunkedRead:
+    """A file too big to hold at once (Settings.ingest_chunk_rows): its row count, known before
+    any row is loaded (the manifest's is checked against it), and its rows as FileReads of at most
+    `chunk_rows` rows each, in file order, read as they are consumed. `extra_columns` is complete
+    once the chunks are. `scratch`: an inflated copy to remove when done (verify_file)."""
+
+    rows_in_file: int
+    chunks: object  # Iterator[FileRead]
+    extra_columns: list[str] = field(default_factory=list)
+    scratch: Path | None = None
+
+    def close(self) -> None:
+        if self.scratch is not None:
+            self.scratch.unlink(missing_ok=True)
+
+
+def read_file_chunks(path: Path, f: ManifestFile, table: Table, compression: str, chunk_rows: int) -> ChunkedRead:
+    """read_file, `chunk_rows` rows at a time: the same rows, row numbers, unparseable rows and
+    undeclared columns, never more than a chunk in memory. CSV is parsed twice (its rejected lines,
+    which the row numbers skip, are known only at the end of a parse), JSONL and Parquet once."""
+    if f.format == "csv":
+        header = _csv_header(path, f, compression)
+        _check_columns(f, table, header)
+        bad = _csv_rejects(path, header, table, compression)
+        con = connect()
+        total = con.execute(f"select count(*) from ({_csv_select(path, header, table, compression)})").fetchone()[0]
+        con.close()
+        read = ChunkedRead(total + len(bad), None, _extra(table, header))
+        read.chunks = _csv_chunks(path, header, table, compression, chunk_rows, bad)
+        return read
+    if f.format == "jsonl":
+        rows = sum(1 for _ in _jsonl_lines(path, compression))
+        read = ChunkedRead(rows, None)
+
+        def chunks():
+            for frame, numbers, bad, delivered in _jsonl_chunks(path, table, compression, chunk_rows):
+                read.extra_columns = _extra(table, delivered)
+                yield _file_read(frame, numbers, bad, table)
+        read.chunks = chunks()
+        return read
+    parquet = _open_parquet(path, f)
+    delivered = parquet.schema_arrow.names
+    _check_columns(f, table, delivered)
+    types = {c.name: c.type for c in table.columns}
+
+    def parquet_chunks():
+        start = 1
+        batches = _parquet_errors(f, lambda: parquet.iter_batches(
+            batch_size=chunk_rows, columns=[c for c in table.column_names if c in delivered]))
+        while (batch := _parquet_errors(f, lambda: next(batches, None))) is not None:
+            arrow = pa.Table.from_batches([batch])
+            frame = pl.DataFrame({name: _arrow_to_text(arrow.column(name), types[name]) for name in arrow.column_names})
+            yield _file_read(frame, range(start, start + arrow.num_rows), [], table)
+            start += arrow.num_rows
+    return ChunkedRead(parquet.metadata.num_rows, parquet_chunks(), _extra(table, delivered))
+
+
+def _check_columns(f: ManifestFile, table: Table, delivered) -> None:
     missing = [c for c in table.column_names if c not in delivered]
     if missing:
         raise BatchRejected("bad_header", f"{f.path} lacks contract column(s) {', '.join(missing)}")
-    extra = [c[:128] for c in delivered if c not in table.column_names]
+
+
+def _extra(table: Table, delivered) -> list[str]:
+    return [c[:128] for c in delivered if c not in table.column_names]
+
+
+def _file_read(frame: pl.DataFrame, numbers, bad, table: Table) -> FileRead:
     # one chunk per column: adding a column to a frame whose columns are chunked differently
-    # copies every column to align them (the parsed twins did: ~0.8 GB for a 3.5M-row file)
+    # copies every column to align them
     frame = frame.select(table.column_names).rechunk().with_columns(pl.Series(ROW, numbers, dtype=pl.Int64))
-    return FileRead(frame, unparseable, extra)
+    return FileRead(frame, bad)
 
 
 def _open_text(path: Path, compression: str):
@@ -95,33 +166,81 @@ def _csv_header(path: Path, f: ManifestFile, compression: str) -> list[str]:
     return header
 
 
-def _read_csv(path: Path, f: ManifestFile, table: Table, compression: str):
-    header = _csv_header(path, f, compression)
-    con = connect()
-    # Every name is [A-Za-z0-9_] (checked above): safe inside the SQL text, and DuckDB reads the
-    # byte order mark itself. Only the declared columns are selected.
+def _csv_select(path: Path, header: list[str], table: Table, compression: str) -> str:
+    """The declared columns of a CSV file, as text. Every header name is [A-Za-z0-9_] (checked by
+    _csv_header): safe inside the SQL text; DuckDB reads the byte order mark itself.
+    allow_quoted_nulls=false: the contract says "" is an empty string, an empty field is NULL.
+    Malformed lines go to reject_errors (store_rejects)."""
     columns = "{" + ", ".join(f"'{h}': 'VARCHAR'" for h in header) + "}"
     wanted = ", ".join(f'"{c}"' for c in table.column_names if c in header) or "null as _none"
-    # allow_quoted_nulls=false: the contract says "" is an empty string, an empty field is NULL.
-    # One thread keeps file order, so valid rows can be numbered between the rejected ones.
-    con.execute("SET threads = 1")
-    rel = con.sql(
-        f"""select {wanted} from read_csv('{_sql_str(str(path))}', header = true, auto_detect = false,
+    return f"""select {wanted} from read_csv('{_sql_str(str(path))}', header = true, auto_detect = false,
             columns = {columns}, delim = ',', quote = '"', escape = '"', allow_quoted_nulls = false,
             compression = '{'gzip' if compression == 'gzip' else 'none'}', store_rejects = true,
             strict_mode = true, null_padding = false, max_line_size = 134217728, parallel = false)"""
-    )
-    frame = rel.pl()
-    rejects = con.sql(
-        "select line, any_value(csv_line) from reject_errors group by line order by line"
-    ).fetchall()
+
+
+def _csv_connection():
+    con = connect()
+    # One thread keeps file order, so valid rows can be numbered between the rejected ones.
+    con.execute("SET threads = 1")
+    return con
+
+
+def _rejected_lines(con) -> list[tuple[int, str]]:
+    """(data row number, text) of the lines the last read rejected: reject_errors.line counts CSV
+    records from 1 with the header, so data row = line - 1."""
+    rejects = con.execute("select line, any_value(csv_line) from reject_errors group by line order by line").fetchall()
+    return [(int(line) - 1, text) for line, text in rejects]
+
+
+def _read_csv(path: Path, f: ManifestFile, table: Table, compression: str):
+    header = _csv_header(path, f, compression)
+    con = _csv_connection()
+    frame = con.sql(_csv_select(path, header, table, compression)).pl()
+    bad = _rejected_lines(con)
     con.close()
-    # reject_errors.line counts CSV records from 1 with the header, so data row = line - 1.
-    bad = [(int(line) - 1, text) for line, text in rejects]
-    total = frame.height + len(bad)
-    bad_rows = {r for r, _ in bad}
-    numbers = [r for r in range(1, total + 1) if r not in bad_rows]
-    return frame, numbers, bad, header
+    return frame, _valid_numbers(frame.height, bad, 1), bad, header
+
+
+def _valid_numbers(count: int, bad: list[tuple[int, str]], first: int) -> list[int]:
+    """The row numbers of `count` valid rows from row `first` on, skipping the rejected ones."""
+    skip = {r for r, _ in bad}
+    numbers, n = [], first
+    while len(numbers) < count:
+        if n not in skip:
+            numbers.append(n)
+        n += 1
+    return numbers
+
+
+def _csv_rejects(path: Path, header: list[str], table: Table, compression: str) -> list[tuple[int, str]]:
+    con = _csv_connection()
+    con.execute(f"select count(*) from ({_csv_select(path, header, table, compression)})").fetchall()
+    bad = _rejected_lines(con)
+    con.close()
+    return bad
+
+
+def _csv_chunks(path: Path, header: list[str], table: Table, compression: str, chunk_rows: int,
+                bad: list[tuple[int, str]]):
+    """FileReads of `chunk_rows` valid rows, numbered around the rejected lines (`bad`, from a
+    first parse); each rejected line goes with the chunk it falls in (the last one after them)."""
+    con = _csv_connection()
+    try:
+        reader = con.sql(_csv_select(path, header, table, compression)).to_arrow_reader(chunk_rows)
+        pending, first = list(bad), 1
+        for batch in reader:
+            frame = pl.from_arrow(pa.Table.from_batches([batch]))
+            numbers = _valid_numbers(frame.height, bad, first)
+            last = numbers[-1] if numbers else first - 1
+            mine = [b for b in pending if b[0] <= last]
+            pending = pending[len(mine):]
+            yield _file_read(frame, numbers, mine, table)
+            first = last + 1
+        if pending:
+            yield _file_read(_empty_text(table), [], pending, table)
+    finally:
+        con.close()
 
 
 def _json_text(value, col_type: str | None) -> str | None:
@@ -143,37 +262,55 @@ JSONL_CHUNK_ROWS = 100_000  # lines held as Python objects at once; the rest are
 
 
 def _read_jsonl(path: Path, f: ManifestFile, table: Table, compression: str):
-    """Line by line (a line ends at "\n" only, a "\r" before it is dropped), as frames of
-    JSONL_CHUNK_ROWS rows: the file's text is never held whole, nor all its rows as Python lists."""
-    types = {c.name: c.type for c in table.columns}
-    schema = {c: pl.String for c in table.column_names}
-    frames: list[pl.DataFrame] = []
-    records: list[list] = []
-    numbers: list[int] = []
-    bad: list[tuple[int, str]] = []
-    delivered: dict[str, None] = {}
+    """The whole file, from _jsonl_chunks."""
+    frames, numbers, bad, delivered = [], [], [], []
+    for frame, chunk_numbers, chunk_bad, delivered in _jsonl_chunks(path, table, compression, JSONL_CHUNK_ROWS):
+        frames.append(frame)
+        numbers += chunk_numbers
+        bad += chunk_bad
+    frame = pl.concat(frames, rechunk=True) if frames else _empty_text(table)
+    return frame, numbers, bad, delivered or list(table.column_names)
+
+
+def _empty_text(table: Table) -> pl.DataFrame:
+    return pl.DataFrame(schema={c: pl.String for c in table.column_names})
+
+
+def _jsonl_lines(path: Path, compression: str):
+    """(line number, text) of a JSONL file: a line ends at "\n" only, a "\r" before it is dropped,
+    a byte order mark at the very start is ignored (v1.1). UTF-8 was checked whole by verify_file."""
     raw = gzip.open(path, "rb") if compression == "gzip" else open(path, "rb")
-    with raw as fh:  # UTF-8 was checked whole by verify_file
+    with raw as fh:
         for n, data in enumerate(fh, start=1):
             if n == 1 and data.startswith(codecs.BOM_UTF8):
-                data = data[len(codecs.BOM_UTF8):]  # a leading byte order mark is ignored (v1.1)
+                data = data[len(codecs.BOM_UTF8):]
                 if not data:
-                    break  # the mark alone: no line
-            line = data.decode("utf-8").removesuffix("\n").removesuffix("\r")
-            obj = parse_json_object(line)
-            if obj is None:
-                bad.append((n, line))
-                continue
-            delivered.update(dict.fromkeys(obj))
-            records.append([_json_text(obj.get(c), types[c]) for c in table.column_names])
-            numbers.append(n)
-            if len(records) == JSONL_CHUNK_ROWS:
-                frames.append(pl.DataFrame(records, schema=schema, orient="row"))
-                records = []
-    frames.append(pl.DataFrame(records, schema=schema, orient="row"))
-    # In JSONL a missing key is NULL, so every contract column exists, if only as nulls.
-    frame = pl.concat(frames, rechunk=True)
-    return frame, numbers, bad, [*table.column_names, *(k for k in delivered if k not in types)]
+                    return  # the mark alone: no line
+            yield n, data.decode("utf-8").removesuffix("\n").removesuffix("\r")
+
+
+def _jsonl_chunks(path: Path, table: Table, compression: str, chunk_rows: int):
+    """Frames of at most `chunk_rows` parsed lines: (text frame, their line numbers, the
+    unparseable lines among them, the keys delivered so far, contract columns first). The file's
+    text is never held whole, nor more than a chunk of rows as Python lists. In JSONL a missing key
+    is NULL, so every contract column exists, if only as nulls."""
+    types = {c.name: c.type for c in table.columns}
+    schema = {c: pl.String for c in table.column_names}
+    delivered: dict[str, None] = dict.fromkeys(table.column_names)
+    records, numbers, bad = [], [], []
+    for n, line in _jsonl_lines(path, compression):
+        obj = parse_json_object(line)
+        if obj is None:
+            bad.append((n, line))
+            continue
+        delivered.update(dict.fromkeys(obj))
+        records.append([_json_text(obj.get(c), types[c]) for c in table.column_names])
+        numbers.append(n)
+        if len(records) == chunk_rows:
+            yield pl.DataFrame(records, schema=schema, orient="row"), numbers, bad, list(delivered)
+            records, numbers, bad = [], [], []
+    if records or bad:
+        yield pl.DataFrame(records, schema=schema, orient="row"), numbers, bad, list(delivered)
 
 
 def _arrow_to_text(col: pa.ChunkedArray, col_type: str | None) -> pl.Series:
@@ -204,22 +341,32 @@ def _plain_decimal(v: Decimal) -> str:
     return format(v, "f")
 
 
-def _read_parquet(path: Path, f: ManifestFile, table: Table, compression: str):
-    types = {c.name: c.type for c in table.columns}
+def _open_parquet(path: Path, f: ManifestFile):
+    parquet = _parquet_errors(f, lambda: pq.ParquetFile(path))
+    delivered = parquet.schema_arrow.names
+    if len(set(delivered)) != len(delivered):
+        raise BatchRejected("bad_header", f"{f.path} names a column twice")
+    return parquet
+
+
+def _parquet_errors(f: ManifestFile, read):
+    """read(), with pyarrow's errors on a file that is not (readable) Parquet as its verdict; an
+    OSError with an errno is this machine's I/O, not the file's bytes (failures.classify)."""
     try:
-        parquet = pq.ParquetFile(path)
-        delivered = parquet.schema_arrow.names
-        if len(set(delivered)) != len(delivered):
-            raise BatchRejected("bad_header", f"{f.path} names a column twice")
-        arrow = parquet.read(columns=[c for c in table.column_names if c in delivered])
-    except BatchRejected:
-        raise
+        return read()
     except OSError as exc:
-        if exc.errno is not None:  # this machine's I/O, not the file's bytes (failures.classify)
+        if exc.errno is not None:
             raise
         raise BatchRejected("unreadable_file", f"{f.path} is not a readable Parquet file: {exc}") from exc
     except Exception as exc:  # pyarrow raises several types for a file that is not Parquet
         raise BatchRejected("unreadable_file", f"{f.path} is not a readable Parquet file: {exc}") from exc
+
+
+def _read_parquet(path: Path, f: ManifestFile, table: Table, compression: str):
+    types = {c.name: c.type for c in table.columns}
+    parquet = _open_parquet(path, f)
+    delivered = parquet.schema_arrow.names
+    arrow = _parquet_errors(f, lambda: parquet.read(columns=[c for c in table.column_names if c in delivered]))
     cols = {name: _arrow_to_text(arrow.column(name), types[name]) for name in arrow.column_names}
     frame = pl.DataFrame(cols, schema={c: pl.String for c in cols}) if cols else pl.DataFrame()
     return frame, range(1, arrow.num_rows + 1), [], delivered

@@ -19,14 +19,15 @@ import polars as pl
 
 from models import LOAD_ORDER, TABLES, Table
 from pipelines.lib.config import Settings
+from pipelines.lib.duck import connect
 from pipelines.lib.faults import kill_point
 from pipelines.lib.ingest.control import backfill_lake_files
 from pipelines.lib.ingest.decide import _decide, _staged
 from pipelines.lib.ingest.failures import BatchRejected, MachineFault, is_machine_fault
 from pipelines.lib.ingest.manifest import Batch, discover, manifest_hash, read_manifest
-from pipelines.lib.ingest.prepare import PreparedBatch, prepare_batch
-from pipelines.lib.ingest.quarantine import _quarantine, _write_quarantine_file, release_quarantine
-from pipelines.lib.ingest.read import ROW, FileRead
+from pipelines.lib.ingest.prepare import PreparedBatch, check_and_type, close_reads, prepare_batch
+from pipelines.lib.ingest.quarantine import _quarantine, _record_file, _write_quarantine_file, release_quarantine
+from pipelines.lib.ingest.read import ROW, ChunkedRead, FileRead
 from pipelines.lib.ingest.record import (
     _record,
     _record_batch,
@@ -157,10 +158,18 @@ def ingest_batch(con, settings: Settings, batch_dir: Path, prepared: PreparedBat
             if table_name in prepared.files:
                 f, read, value_failures, typed = prepared.files[table_name]
                 current = f.path
-                load_file(con, settings, batch, TABLES[table_name], f, read, value_failures, typed, now)
+                if isinstance(read, ChunkedRead):
+                    load_chunked(con, settings, batch, TABLES[table_name], f, read, now)
+                else:
+                    load_file(con, settings, batch, TABLES[table_name], f, read, value_failures, typed, now)
         current = None
         _record_batch(con, batch.batch_id, digest, batch.exported_at, "loaded", None, len(batch.files), now)
         con.execute("commit")
+    except BatchRejected as exc:  # found reading a chunked file while it loads: nothing of the batch stays
+        con.execute("rollback")
+        _record_batch(con, batch_dir.name, digest, None, "rejected", str(exc), 0, stamp=prepared.stamp)
+        log.warning("batch %s rejected: %s", batch_dir.name, exc)
+        return str(exc)
     except BaseException as exc:
         con.execute("rollback")
         if isinstance(exc, Exception) and is_machine_fault(exc):
@@ -169,6 +178,8 @@ def ingest_batch(con, settings: Settings, batch_dir: Path, prepared: PreparedBat
             raise RuntimeError(f"batch {batch.batch_id}" + (f", file {current}" if current else "")
                                + f": loading failed, nothing of it recorded: {type(exc).__name__}: {exc}") from exc
         raise
+    finally:
+        close_reads(prepared.files)
     log.info("batch %s loaded (%d files)", batch.batch_id, len(batch.files))
     return None
 
@@ -177,21 +188,56 @@ def load_file(con, settings: Settings, batch: Batch, table: Table, f, read: File
               value_failures: pl.DataFrame, typed: pl.DataFrame, now) -> None:
     """One file of a batch inside its transaction: decide each row, record the loaded ones and
     their lake files, quarantine the rest."""
+    files = _load_rows(con, settings, batch, table, f, read, value_failures, typed, now)
+    _finish_file(con, settings, batch, table, f, read.rows_in_file, read.extra_columns, files, now)
+
+
+def load_chunked(con, settings: Settings, batch: Batch, table: Table, f, read: ChunkedRead, now) -> None:
+    """load_file for a file read chunk by chunk (Settings.ingest_chunk_rows): each chunk is checked,
+    typed, decided (against what the earlier chunks loaded too) and recorded, with lake files of
+    its own (`<batch>.partNNNNN.parquet` per day); only a chunk is ever in memory."""
+    hasher = connect(settings=settings)  # in memory: the content hashes
+    files, rows = [], 0
+    try:
+        for k, chunk in enumerate(read.chunks):
+            rows += chunk.rows_in_file
+            value_failures, typed = check_and_type(table, chunk, batch.exported_at, hasher)
+            files += _load_rows(con, settings, batch, table, f, chunk, value_failures, typed, now,
+                                generation=f"part{k:05d}")
+    except BaseException:
+        for written in files:  # never recorded: the batch's transaction rolls back
+            (settings.lake_dir / written.path).unlink(missing_ok=True)
+        raise
+    finally:
+        hasher.close()
+    if rows != read.rows_in_file:  # the chunks are the rows counted before loading: never a silent gap
+        raise RuntimeError(f"{f.path}: {rows} rows read in chunks, {read.rows_in_file} counted before")
+    _finish_file(con, settings, batch, table, f, read.rows_in_file, read.extra_columns, files, now)
+
+
+def _load_rows(con, settings: Settings, batch: Batch, table: Table, f, read: FileRead,
+               value_failures: pl.DataFrame, typed: pl.DataFrame, now, generation: str | None = None):
+    """Decide the rows of a file (or a chunk of one), record and write the loaded ones to the lake,
+    quarantine the rest; returns the lake files written."""
     with _staged(con, typed):
-        _decide(con, table)
+        _decide(con, table, batch.batch_id)
         # The loaded rows go to the lake from this process's typed copy, in a second thread, while
         # the warehouse takes its own copy: both are written before the batch commits.
         not_loaded = con.sql("select _row_number from outcome where outcome <> 'loaded'").pl()[ROW]
         loaded = typed.filter(~pl.col(ROW).is_in(not_loaded.implode())).sort(ROW)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lake-writer") as writer:
-            lake_files = writer.submit(_write_lake_rows, settings, batch.batch_id, table, loaded)
+            lake_files = writer.submit(_write_lake_rows, settings, batch.batch_id, table, loaded, generation)
             failing = pl.concat([value_failures, _record(con, table, batch.batch_id, f.path)])
             files = lake_files.result()
     _quarantine(con, batch, table, f, read, failing, now)
     _record_lake_files(con, files, now)
+    return files
+
+
+def _finish_file(con, settings: Settings, batch: Batch, table: Table, f, rows_in_file: int,
+                 extra_columns: list[str], files, now) -> None:
+    _record_file(con, batch, table, f, rows_in_file, extra_columns)
     _record_touched(con, batch.batch_id, table, files, now)
     _write_quarantine_file(con, settings, batch.batch_id, table)
     if table.name == "usage_events":
         kill_point("mid_file")  # the lake has this file's Parquet; the batch is not committed
-
-
