@@ -97,7 +97,8 @@ def step_seconds(data: Path) -> dict[str, float]:
 def pipeline_env(exports: Path, data: Path, settings: Settings) -> dict:
     env = dict(os.environ, ANALYTICS_EXPORTS_DIR=str(exports), ANALYTICS_DATA_DIR=str(data),
                ANALYTICS_DUCKDB_MEMORY_LIMIT=settings.duckdb_memory_limit,
-               ANALYTICS_DUCKDB_THREADS=str(settings.duckdb_threads))
+               ANALYTICS_DUCKDB_THREADS=str(settings.duckdb_threads),
+               ANALYTICS_INGEST_CHUNK_ROWS=str(settings.ingest_chunk_rows))
     env.pop("DAGSTER_HOME", None)
     return env
 
@@ -517,6 +518,61 @@ def bench(events: int, days: int, out: Path, settings: Settings, seed: int = 202
     return results
 
 
+def one_file(exports: Path, target: Path) -> Path:
+    """The first days-1 batches of `exports` with all their usage delivered as one gzipped CSV file
+    in the last of them (an exporter may deliver a day, or a backfill, that way); every other
+    table stays in its batch, so the dimensions' history, and with it attribution and rating, is
+    the same. Returns the exports root holding them."""
+    import gzip
+
+    from isal import igzip
+
+    batches = sorted(p for p in exports.iterdir() if (p / "manifest.json").exists())[:-1]
+    root = target / "exports"
+    shutil.rmtree(target, ignore_errors=True)
+    (root / batches[-1].name).mkdir(parents=True)
+    rows = 0
+    for n, batch in enumerate(batches):
+        (root / batch.name).mkdir(parents=True, exist_ok=True)
+        doc = json.loads((batch / "manifest.json").read_text())
+        files = [f for f in doc["files"] if f["table"] != "usage_events"]
+        for f in files:
+            shutil.copy(batch / f["path"], root / batch.name / f["path"])
+        with gzip.open(batch / "usage_events.csv.gz", "rb") as fh, \
+                igzip.open(root / batches[-1].name / "usage_events.csv.gz", "ab", compresslevel=1) as out:
+            header = fh.readline()
+            if n == 0:
+                out.write(header)
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                out.write(block)
+                rows += block.count(b"\n")
+        if batch == batches[-1]:
+            path = root / batch.name / "usage_events.csv.gz"
+            files.append({"table": "usage_events", "path": path.name, "format": "csv", "compression": "gzip",
+                          "row_count": rows, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()})
+        (root / batch.name / "manifest.json").write_text(json.dumps({**doc, "files": files}, indent=2))
+    return root
+
+
+def bench_one_file(events: int, days: int, out: Path, settings: Settings) -> dict:
+    """The full run and the baseline on `bench`'s exports delivered as one file (one_file)."""
+    if not (out / "truth_full.json").exists():
+        bench(events, days, out, settings)  # generates the exports (and measures the usual runs)
+    exports = one_file(out / "exports", out / "one-file")
+    results = {"events": events // days * (days - 1), "one_file": True,
+               "duckdb_memory_limit": settings.duckdb_memory_limit, "duckdb_threads": settings.duckdb_threads,
+               "ingest_chunk_rows": settings.ingest_chunk_rows}
+    for name, run in (("baseline", lambda: run_baseline(exports, out / "one-file" / "baseline", settings)),
+                      ("full", lambda: run_pipeline(exports, out / "one-file" / "data", settings))):
+        result = run()
+        result.pop("output", None)
+        result["events"] = results["events"]
+        results[name] = result
+    check_correctness(out / "one-file" / "data", out / "truth_full.json")
+    (out / "one-file" / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    return results
+
+
 def render(results: dict) -> str:
     base = results["baseline"]
     lines = [f"{'run':<12} {'wall s':>8} {'peak MB':>9} {'events/s':>10} {'x time':>7} {'x mem':>6}  stages (s)"]
@@ -541,9 +597,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=int(os.environ.get("BENCH_EVENTS", 1_000_000)))
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--one-file", action="store_true",
+                        help="the full run and the baseline on the same events delivered as one usage file")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     out = args.out or settings.data_dir / "bench"
+    if args.one_file:
+        results = bench_one_file(args.events, args.days, out, settings)
+        base, full = results["baseline"], results["full"]
+        print(f"one file, {results['events']:,} events: baseline {base['seconds']:.1f} s {base['peak_bytes'] / 2**20:,.0f} MB; "
+              f"full {full['seconds']:.1f} s {full['peak_bytes'] / 2**20:,.0f} MB "
+              f"({full['seconds'] / base['seconds']:.2f}x time, {full['peak_bytes'] / base['peak_bytes']:.2f}x memory); "
+              f"stages {full.get('stages')}")
+        print(f"\nwritten to {out / 'one-file' / 'results.json'}")
+        return 0
     results = bench(args.events, args.days, out, settings)
     print(render(results))
     print(f"\nwritten to {out / 'results.json'}")
