@@ -131,7 +131,7 @@ def test_a_machine_fault_fails_the_run_records_nothing_and_the_next_run_loads(se
 
 
 def test_disk_full_while_inflating_is_a_fault_not_a_bad_gzip(settings, con, monkeypatch):
-    from pipelines.lib.ingest import read
+    from pipelines.lib.ingest import verify
 
     write_batch(settings.exports_dir, B1, {**DIMENSIONS, "usage_events": [event()]}, ("csv", "gzip"))
 
@@ -149,7 +149,7 @@ def test_disk_full_while_inflating_is_a_fault_not_a_bad_gzip(settings, con, monk
         def write(self, block):
             raise OSError(errno.ENOSPC, "No space left on device", str(self.path))
 
-    monkeypatch.setattr(read, "open", FullDisk, raising=False)
+    monkeypatch.setattr(verify, "open", FullDisk, raising=False)
     with pytest.raises(MachineFault, match=f"batch {B1}, file .*\\.csv\\.gz: OSError: .*No space left"):
         ingest_all(con, settings)
     assert recorded(con) == []

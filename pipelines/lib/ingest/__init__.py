@@ -1,7 +1,8 @@
 """Ingestion of complete export batches into the Parquet lake and the build warehouse, by stage:
 
   manifest.py    discover and plan: complete batch folders, their manifests
-  read.py        read and type (1): a file's bytes checked (sha256, gzip, UTF-8, bounded inflation), its rows as text
+  verify.py      a file's bytes checked: sha256, gzip, UTF-8, bounded inflation
+  read.py        read and type (1): a file's rows as text, whole or in chunks
   validate.py    the value rules: pandera contracts (models/), the first reason per row
   prepare.py     read and type (2): a whole batch read, checked and typed without the warehouse
   decide.py      the rules that need other rows: references, duplicates

@@ -130,7 +130,7 @@ def _is_json_int(value: object) -> bool:
 
 def read_manifest(batch_dir: Path, now: datetime | None = None) -> Batch:
     """Parse and check a manifest; raises BatchRejected with the reason on any failure that can be
-    seen without reading the data files (those are checked by `read.verify_file`)."""
+    seen without reading the data files (those are checked by `verify.verify_file`)."""
     digest = manifest_hash(batch_dir)
     batch_id = batch_dir.name
     if not BATCH_ID_RE.match(batch_id):

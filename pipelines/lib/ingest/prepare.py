@@ -15,8 +15,9 @@ from pipelines.lib.config import Settings
 from pipelines.lib.duck import connect
 from pipelines.lib.ingest.failures import BatchRejected, classify
 from pipelines.lib.ingest.manifest import Batch, ManifestFile, delivery_stamp, read_manifest
-from pipelines.lib.ingest.read import ROW, ChunkedRead, FileRead, read_file, read_file_chunks, verify_file
+from pipelines.lib.ingest.read import ROW, ChunkedRead, FileRead, read_file, read_file_chunks
 from pipelines.lib.ingest.validate import first_reasons
+from pipelines.lib.ingest.verify import verify_file
 
 
 @dataclass
