@@ -14,12 +14,16 @@ from pipelines.lib.ingest.record import _loaded_table
 
 @contextmanager
 def _staged(con, typed: pl.DataFrame):
-    """Typed rows (`_typed`) readable by SQL as `incoming` while the block runs (no copy)."""
-    con.register("incoming", typed)
+    """Typed rows (`_typed`) readable by SQL as the temp table `incoming` while the block runs. A
+    copy, not a registered view of the frame: inside a transaction, DuckDB keeps every frame
+    registered and unregistered again alive until the commit, so a file loaded chunk by chunk in
+    its batch's transaction held all its chunks in memory; a temp table's pages are DuckDB's to
+    spill within its memory limit."""
+    con.execute("create or replace temp table incoming as select * from typed")  # `typed`: this frame
     try:
         yield
     finally:
-        con.unregister("incoming")
+        con.execute("drop table if exists incoming")
 
 
 def _decide(con, table: Table, batch_id: str) -> None:

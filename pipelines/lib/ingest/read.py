@@ -155,23 +155,32 @@ def _csv_header(path: Path, f: ManifestFile, compression: str) -> list[str]:
     return header
 
 
+# The longest CSV line read (128 MiB). The read buffer is this size too: DuckDB's default, sixteen
+# times the line limit, is read into memory before a chunked read's first rows come out.
+MAX_LINE = 128 << 20
+
+
 def _csv_select(path: Path, header: list[str], table: Table, compression: str) -> str:
     """The declared columns of a CSV file, as text. Every header name is [A-Za-z0-9_] (checked by
     _csv_header): safe inside the SQL text; DuckDB reads the byte order mark itself.
     allow_quoted_nulls=false: the contract says "" is an empty string, an empty field is NULL.
-    Malformed lines go to reject_errors (store_rejects)."""
+    Malformed lines go to reject_errors (store_rejects). The parallel scanner keeps the file's row
+    order in the result (preserve_insertion_order) and numbers rejected lines exactly, as the
+    single-threaded one does; unlike that one, it does not hold every buffer it has read until the
+    scan ends (docs/benchmark.md: one-file memory)."""
     columns = "{" + ", ".join(f"'{h}': 'VARCHAR'" for h in header) + "}"
     wanted = ", ".join(f'"{c}"' for c in table.column_names if c in header) or "null as _none"
     return f"""select {wanted} from read_csv('{_sql_str(str(path))}', header = true, auto_detect = false,
             columns = {columns}, delim = ',', quote = '"', escape = '"', allow_quoted_nulls = false,
             compression = '{'gzip' if compression == 'gzip' else 'none'}', store_rejects = true,
-            strict_mode = true, null_padding = false, max_line_size = 134217728, parallel = false)"""
+            strict_mode = true, null_padding = false, max_line_size = {MAX_LINE}, buffer_size = {MAX_LINE},
+            parallel = true)"""
 
 
 def _csv_connection():
     con = connect()
-    # One thread keeps file order, so valid rows can be numbered between the rejected ones.
-    con.execute("SET threads = 1")
+    # valid rows are numbered between the rejected ones: the result must come in file order
+    con.execute("SET preserve_insertion_order = true")
     return con
 
 
