@@ -4,6 +4,9 @@ ANALYTICS_DATA_DIR ?= data
 export ANALYTICS_DATA_DIR := $(abspath $(ANALYTICS_DATA_DIR))
 export DAGSTER_HOME := $(ANALYTICS_DATA_DIR)/dagster
 export DO_NOT_TRACK := 1
+# the engine dbt builds on: duckdb (default) or spark (pipelines/lib/config.py)
+ANALYTICS_ENGINE ?= duckdb
+export ANALYTICS_ENGINE
 export UV_PYTHON_DOWNLOADS := never
 export PYTHONPATH := $(CURDIR)
 # dbt and dagster-dbt look for `dbt` on PATH: the venv's comes first.
@@ -11,11 +14,11 @@ export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
 VENV := .venv
 PY := $(VENV)/bin/python
-# The dbt manifest is built here, at build time, never by parsing at import.
-MANIFEST := dbt_project/target/manifest.json
+# The dbt manifest is built here, at build time, never by parsing at import: one per engine.
+MANIFEST := dbt_project/target/$(ANALYTICS_ENGINE)/manifest.json
 DBT_SOURCES := $(shell find dbt_project -path dbt_project/target -prune -o -type f \( -name '*.sql' -o -name '*.yml' \) -print)
 
-.PHONY: run test browser dev bench sample clean help
+.PHONY: run test browser java dev bench sample clean help
 help:
 	@echo "make run     ingest the exports (default: data/sample/exports), build, publish data/warehouse/analytics.duckdb"
 	@echo "make dev     the Dagster UI and daemon on http://127.0.0.1:3000 (Ctrl-C stops them)"
@@ -33,13 +36,13 @@ $(VENV)/.synced: requirements.lock
 $(MANIFEST): $(VENV)/.synced $(DBT_SOURCES)
 	dagster-dbt project prepare-and-package --file pipelines/defs/warehouse/project.py
 
-run: $(MANIFEST)
+run: $(MANIFEST) $(if $(filter spark,$(ANALYTICS_ENGINE)),java)
 	$(PY) -m pipelines run
 
 dev: $(MANIFEST)
 	$(PY) -m pipelines dev
 
-test: $(MANIFEST) browser
+test: $(MANIFEST) browser java
 	$(PY) -m pytest -q
 
 # Browser tests drive Debian's chromium (Playwright's own browser download fails here): installed
@@ -49,6 +52,14 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; elif sudo -n true 2>/dev/null; then SUDO="sudo"; \
 	  else echo "make test needs Debian's chromium for its browser tests: sudo apt-get install chromium"; exit 1; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+# The Spark engine runs on Java 17 (Debian's headless runtime): installed the same way, for the tests
+# (which build on both engines) and for ANALYTICS_ENGINE=spark.
+java:
+	@command -v java >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; elif sudo -n true 2>/dev/null; then SUDO="sudo"; \
+	  else echo "Spark needs Java 17: sudo apt-get install openjdk-17-jre-headless"; exit 1; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq openjdk-17-jre-headless >/dev/null; }
 
 # BENCH_EVENTS=10000000 make bench for the 10M-event run; results go to data/bench/results.json
 BENCH_EVENTS ?= 1000000

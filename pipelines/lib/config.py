@@ -10,6 +10,18 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_EXPORTS = PROJECT_ROOT / "data" / "sample" / "exports"
 
+# The engines dbt builds the warehouse on: DuckDB (the default, embedded) or Apache Spark (local
+# PySpark or a Thrift server: dbt_project/profiles.yml). Each is a target of the dbt profile.
+ENGINES = ("duckdb", "spark")
+
+
+def engine_from_env() -> str:
+    """ANALYTICS_ENGINE, checked: the dbt target the project is parsed and built with."""
+    engine = os.environ.get("ANALYTICS_ENGINE", "duckdb").strip() or "duckdb"
+    if engine not in ENGINES:
+        raise ValueError(f"ANALYTICS_ENGINE={engine!r} is not an engine: use one of {', '.join(ENGINES)}")
+    return engine
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -31,6 +43,7 @@ class Settings:
     # A file of more rows is read, checked and loaded this many rows at a time (the lake gets one
     # file per chunk and day): memory follows the chunk, not the file.
     ingest_chunk_rows: int = 1_000_000
+    engine: str = "duckdb"
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -51,6 +64,7 @@ class Settings:
             gzip_ratio_floor_bytes=_size("ANALYTICS_GZIP_RATIO_FLOOR_BYTES", cls.gzip_ratio_floor_bytes),
             min_free_bytes=_size("ANALYTICS_MIN_FREE_BYTES", cls.min_free_bytes),
             ingest_chunk_rows=int(os.environ.get("ANALYTICS_INGEST_CHUNK_ROWS", cls.ingest_chunk_rows)),
+            engine=engine_from_env(),
         )
 
     # Everything generated lives under data_dir and is ignored by git.

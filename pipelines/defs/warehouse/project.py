@@ -6,6 +6,11 @@ from pathlib import Path
 
 from dagster_dbt import DbtProject
 
-DBT_DIR = Path(__file__).resolve().parents[3] / "dbt_project"
+from pipelines.lib.config import engine_from_env
 
-dbt_project = DbtProject(project_dir=DBT_DIR, profiles_dir=DBT_DIR)
+DBT_DIR = Path(__file__).resolve().parents[3] / "dbt_project"
+ENGINE = engine_from_env()
+
+# Parsed with the target it runs on (dbt resolves dispatched macros and configs at parse time): one
+# manifest per engine, dbt_project/target/<engine>/manifest.json.
+dbt_project = DbtProject(project_dir=DBT_DIR, profiles_dir=DBT_DIR, target=ENGINE, target_path=Path("target") / ENGINE)

@@ -1,0 +1,54 @@
+"""ANALYTICS_ENGINE picks the dbt target the project is parsed and built with, and nothing else."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from pipelines.lib.config import PROJECT_ROOT, Settings, engine_from_env
+
+
+@pytest.mark.parametrize("value, engine", [(None, "duckdb"), ("", "duckdb"), ("duckdb", "duckdb"), ("spark", "spark")])
+def test_the_engine_defaults_to_duckdb(monkeypatch, value, engine):
+    if value is None:
+        monkeypatch.delenv("ANALYTICS_ENGINE", raising=False)
+    else:
+        monkeypatch.setenv("ANALYTICS_ENGINE", value)
+    assert engine_from_env() == engine
+    assert Settings.from_env().engine == engine
+
+
+@pytest.mark.parametrize("value", ["Spark", "trino", "duckdb "])
+def test_an_unknown_engine_is_refused_naming_the_choices(monkeypatch, value):
+    monkeypatch.setenv("ANALYTICS_ENGINE", value)
+    if value.strip() == "duckdb":  # surrounding blanks are forgiven
+        assert engine_from_env() == "duckdb"
+        return
+    with pytest.raises(ValueError, match="duckdb, spark"):
+        engine_from_env()
+
+
+def test_each_engine_has_its_own_manifest_parsed_with_its_target():
+    """The code location's DbtProject follows the switch: its target, and a manifest path per
+    engine (a manifest parsed for one engine resolves dispatched macros for that engine only)."""
+    code = ("from pipelines.defs.warehouse.project import dbt_project as p; "
+            "print(p.target, p.manifest_path.relative_to(p.project_dir))")
+    for engine in ("duckdb", "spark"):
+        out = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                             env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(PROJECT_ROOT), "ANALYTICS_ENGINE": engine})
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.split() == [engine, f"target/{engine}/manifest.json"]
+
+
+def test_the_main_job_refuses_spark_until_it_publishes_from_it(tmp_path):
+    """A Spark build's marts do not reach the published file and the reports yet: the run says
+    so and stops before anything is written, rather than publishing the DuckDB build's."""
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(PROJECT_ROOT), "ANALYTICS_ENGINE": "spark",
+           "ANALYTICS_DATA_DIR": str(tmp_path / "data")}
+    out = subprocess.run([sys.executable, "-m", "pipelines", "run"], cwd=PROJECT_ROOT, capture_output=True,
+                         text=True, env=env)
+    assert out.returncode == 2
+    assert "ANALYTICS_ENGINE=duckdb" in out.stderr
+    assert not (tmp_path / "data").exists()
