@@ -153,8 +153,8 @@ def warehouse_fingerprint(settings) -> dict:
     con = duckdb.connect(str(settings.build_db), read_only=True)
     tables = {}
     for schema, table in con.execute("select schema_name, table_name from duckdb_tables() order by all").fetchall():
-        if table in ("int_usage_affected_dates", "int_reconciliation_affected_dates"):
-            continue  # a run's own work lists: every day on a first run, none on a rerun
+        if table in ("int_usage_affected_dates", "int_reconciliation_affected_dates", "dbt_builds"):
+            continue  # a run's own work lists (every day on a first run, none on a rerun) and log of builds
         cols = [c for (c,) in con.execute(
             "select column_name from duckdb_columns() where schema_name = ? and table_name = ? order by column_index",
             [schema, table]).fetchall() if c not in WALL_CLOCK]
@@ -167,7 +167,8 @@ def warehouse_fingerprint(settings) -> dict:
                 for p in sorted(root.rglob(pattern)) if p.is_file() and not any(s in p.parts for s in skip)}
 
     return {"tables": tables,
-            "lake": files(settings.lake_dir, "*.parquet", skip=("quarantine",)),
+            # lake/_sources/ is the ops tables above, written again before every build
+            "lake": files(settings.lake_dir, "*.parquet", skip=("quarantine", "_sources")),
             "reports": files(settings.reports_dir, "*") if settings.reports_dir.exists() else {}}
 
 

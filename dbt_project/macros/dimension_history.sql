@@ -30,7 +30,7 @@ versions as (
         min(batch_id) as first_batch_id,
         min(exported_at) as first_seen_at,
         min(loaded_at) as first_loaded_at,
-        md5(row({{ columns | join(', ') }})::varchar) as values_hash
+        {{ values_hash(columns) }} as values_hash
     from snapshots
     group by all
 ),
@@ -43,7 +43,7 @@ changes as (
 ),
 
 kept as (
-    select * exclude (previous_hash)
+    select {{ star_except(['previous_hash']) }}
     from changes
     where previous_hash is null or previous_hash <> values_hash
 ),
@@ -64,7 +64,7 @@ last_seen as (
 quarantined as (
     select
         batch_id,
-        {% for k in key %}raw_record::json ->> '{{ k }}' as {{ k }}{{ ", " if not loop.last }}{% endfor %}
+        {% for k in key %}{{ json_text('raw_record', k) }} as {{ k }}{{ ", " if not loop.last }}{% endfor %}
     from {{ source('ops', 'quarantine') }}
     where table_name = '{{ table_name }}'
 ),
@@ -87,9 +87,9 @@ final as (
         kept.updated_at,
         kept.updated_at as valid_from,
         lead(kept.updated_at) over w as valid_to,
-        row_number() over w as version_number,
-        case when row_number() over w = 1 then '-infinity'::timestamptz else kept.updated_at end as attributed_from,
-        coalesce(lead(kept.updated_at) over w, 'infinity'::timestamptz) as attributed_to,
+        cast(row_number() over w as bigint) as version_number,
+        case when row_number() over w = 1 then {{ instant_min() }} else kept.updated_at end as attributed_from,
+        coalesce(lead(kept.updated_at) over w, {{ instant_max() }}) as attributed_to,
         lead(kept.updated_at) over w is null as is_latest_version,
         d.deleted_at,
         d.deleted_loaded_at,

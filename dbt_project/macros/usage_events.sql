@@ -12,7 +12,7 @@
 -- dropped by the marts.
 -- not materialized: originals and corrections each scan the lake (the corrections' scan reads
 -- only their rows), instead of holding every event in memory to read it twice
-with events as not materialized (
+with events as {{ not_materialized() }} (
     select * from {{ ref('stg_oltp__usage_events') }}
 ),
 
@@ -122,7 +122,7 @@ priced as (
 final as (
     select
         *,
-        quantity * unit_price as rated_amount,
+        {{ rated_amount('quantity', 'unit_price') }} as rated_amount,
         unit_price is not null as is_rated,
         {{ utc_date('occurred_at') }} as usage_date,
         {{ utc_hour('occurred_at') }} as usage_hour

@@ -1,6 +1,6 @@
 {# The incremental usage marts (models/marts/usage/) rebuild only the days changed since their
-   last build. Each row carries the watermark (the newest change it reflects); the days to rebuild
-   are those with a change newer than the oldest watermark among the usage marts. #}
+   last build (macros/engine/incremental.sql). Each row carries the watermark: the newest change
+   the build that wrote it reflects. #}
 
 {% macro usage_marts() -%}
     {{ return(['fct_usage_events', 'fct_usage_hourly', 'fct_usage_daily', 'usage_by_department_daily',
@@ -11,21 +11,10 @@
     (select max(changed_at) from {{ ref('int_usage_changed_dates') }})
 {%- endmacro %}
 
-{# The pre-hook of a model incremental by day: delete the days this run rebuilds, listed in the
-   `column` of the work-list model `affected` (int_usage_affected_dates for the usage marts,
-   int_reconciliation_affected_dates for the reconciliation). Nothing on a first build. #}
-{% macro delete_affected_days(column, affected) -%}
-    {%- if is_incremental() -%}
-        delete from {{ this }} where {{ column }} in (select {{ column }} from {{ ref(affected) }})
-    {%- else -%}
-        select 1
-    {%- endif -%}
-{%- endmacro %}
-
 {# The days to rebuild as a list, read when the model runs (empty while dbt parses). #}
 {% macro affected_usage_days() -%}
     {%- if execute -%}
-        {{ return(run_query("select usage_date::varchar from " ~ ref('int_usage_affected_dates') ~ " order by 1").columns[0].values() | list) }}
+        {{ return(run_query("select cast(usage_date as string) from " ~ ref('int_usage_affected_dates') ~ " order by 1").columns[0].values() | list) }}
     {%- endif -%}
     {{ return([]) }}
 {%- endmacro %}
@@ -37,7 +26,7 @@
 {%- endmacro %}
 
 {% macro affected_usage_dates_filter() -%}
-    usage_date in (select usage_date from {{ ref('int_usage_affected_dates') }})
+    {{ affected_days_filter('usage_date', 'int_usage_affected_dates') }}
 {%- endmacro %}
 
 {# The measures every daily usage rollup sums from the finer one, defined once. Counts stay BIGINT
@@ -53,8 +42,17 @@
 {# on-run-start: a reconciliation built before it was incremental has no _watermark, and adding
    the column in the run that rewrites it fails in DuckDB ("another transaction has altered this
    table"). Add it first, empty, in its own statement: every day is then older than any change,
-   and the run rebuilds them all. A no-op on a current or missing table. #}
+   and the run rebuilds them all. A no-op on a current or missing table, and on Spark (no
+   warehouse was built there before). #}
 {% macro add_reconciliation_watermark() -%}
+    {{ return(adapter.dispatch('add_reconciliation_watermark')()) }}
+{%- endmacro %}
+
+{% macro default__add_reconciliation_watermark() -%}
+    select 1
+{%- endmacro %}
+
+{% macro duckdb__add_reconciliation_watermark() -%}
     {%- set rel = api.Relation.create(database=target.database, schema='marts',
                                       identifier='rpt_usage_ledger_reconciliation') -%}
     alter table if exists {{ rel }} add column if not exists _watermark timestamptz
@@ -79,8 +77,16 @@
 
 {# on-run-start: a warehouse built before narrowed_columns() has the wider types, and an
    incremental mart fails on a changed column type (on_schema_change: fail): the existing columns
-   are converted first, each in its own statement. A no-op once converted. #}
+   are converted first, each in its own statement. A no-op once converted, and on Spark. #}
 {% macro narrow_stored_types() -%}
+    {{ return(adapter.dispatch('narrow_stored_types')()) }}
+{%- endmacro %}
+
+{% macro default__narrow_stored_types() -%}
+    select 1
+{%- endmacro %}
+
+{% macro duckdb__narrow_stored_types() -%}
     {%- if execute -%}
         {%- set narrowed = narrowed_columns() -%}
         {%- set found = run_query(

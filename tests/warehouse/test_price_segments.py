@@ -50,7 +50,9 @@ def lookups(prices: list[dict], events: list[tuple]) -> list[str | None]:
                     [[p["price_id"], p["plan_id"], p["usage_unit"], p["model_id"], p["effective_from"],
                       p["effective_to"]] for p in prices])
     con.execute("create table segments as "
-                + MODEL.read_text().replace("{{ ref('int_prices_current') }}", "prices_current"))
+                + MODEL.read_text().replace("{{ ref('int_prices_current') }}", "prices_current")
+                # the open end as dbt renders it on DuckDB (macros/engine/dialect.sql)
+                .replace("{{ instant_max() }}", "'infinity'::timestamptz"))
     con.execute("create table events (n integer, plan_id varchar, usage_unit varchar, model_id varchar, "
                 "occurred_at timestamptz)")
     con.executemany("insert into events values (?, ?, ?, ?, ?)", [[i, *e] for i, e in enumerate(events)])

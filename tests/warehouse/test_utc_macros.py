@@ -1,6 +1,6 @@
-"""dbt_project/macros/utc.sql: the UTC day and hour of an instant by epoch arithmetic equal what
+"""dbt_project/macros/engine/utc.sql: the UTC day and hour of an instant by epoch arithmetic equal what
 DuckDB's ICU casts give in a UTC session, for any instant, and stay UTC in a session of another
-zone. The macros' own text is rendered (plain Jinja: they call no dbt function)."""
+zone. The DuckDB macros' own text is rendered (plain Jinja: they call no dbt function)."""
 
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -12,7 +12,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 MACROS = jinja2.Environment().from_string(
-    (Path(__file__).resolve().parents[2] / "dbt_project" / "macros" / "utc.sql").read_text()).module
+    (Path(__file__).resolve().parents[2] / "dbt_project" / "macros" / "engine" / "utc.sql").read_text()).module
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 HOUR_US = 3_600_000_000
 
@@ -24,7 +24,7 @@ def duck():
     con.close()
 
 
-MACRO_SQL = (f"select {MACROS.utc_date('ts')}, {MACROS.utc_hour('ts')} "
+MACRO_SQL = (f"select {MACROS.duckdb__utc_date('ts')}, {MACROS.duckdb__utc_hour('ts')} "
              "from (select make_timestamptz(unnest($us)) as ts)")
 
 

@@ -10,14 +10,26 @@
 #}
 {% macro lake_files(table) -%}
     {%- set files = [] -%}
-    {%- if execute -%}
-        {%- set exists = run_query("select count(*) from duckdb_tables() where schema_name = 'ops' and table_name = 'lake_files'") -%}
-        {%- if exists.columns[0].values()[0] > 0 -%}
-            {%- set found = run_query("select path from ops.lake_files where table_name = '" ~ table ~ "' order by path") -%}
-            {%- set files = found.columns[0].values() | list -%}
-        {%- endif -%}
+    {%- if execute and lake_record_exists() -%}
+        {%- set found = run_query("select path from ops.lake_files where table_name = '" ~ table ~ "' order by path") -%}
+        {%- set files = found.columns[0].values() | list -%}
     {%- endif -%}
     {{ return(files) }}
+{%- endmacro %}
+
+{# ops.lake_files is there: on DuckDB once ingestion first ran; on Spark once registered
+   (macros/engine/sources.sql, before any model). #}
+{% macro lake_record_exists() -%}
+    {{ return(adapter.dispatch('lake_record_exists')()) }}
+{%- endmacro %}
+
+{% macro default__lake_record_exists() -%}
+    {{ return(true) }}
+{%- endmacro %}
+
+{% macro duckdb__lake_record_exists() -%}
+    {%- set found = run_query("select count(*) from duckdb_tables() where schema_name = 'ops' and table_name = 'lake_files'") -%}
+    {{ return(found.columns[0].values()[0] > 0) }}
 {%- endmacro %}
 
 {% macro lake_path_list(files) -%}
@@ -30,6 +42,10 @@
   (event_date=YYYY-MM-DD), exposed as a DATE so a filter on it reads only those days' files.
 #}
 {% macro lake_source(table, partition_date=none) -%}
+    {{ return(adapter.dispatch('lake_source')(table, partition_date)) }}
+{%- endmacro %}
+
+{% macro duckdb__lake_source(table, partition_date=none) -%}
     {%- set files = lake_files(table) -%}
     {%- if files | length > 0 -%}
         {%- if partition_date %}
@@ -41,5 +57,24 @@
     {%- else -%}
         (select * exclude (_path, _content_hash){{ ", null::date as " ~ partition_date if partition_date }}
          from {{ source('raw', table) }} where false)
+    {%- endif -%}
+{%- endmacro %}
+
+{#
+  Spark reads a table's directory and keeps the rows of the recorded files: a file is known by its
+  last two path parts (event_date=<day>/<file> or batch_id=<batch>/<file>), which Spark's
+  _metadata.file_path ends with whatever URI form it gives the data directory. The partition
+  directories add a column (event_date, a DATE; batch_id, which staging does not select).
+#}
+{% macro spark__lake_source(table, partition_date=none) -%}
+    {%- set files = lake_files(table) -%}
+    {%- set root = env_var('ANALYTICS_DATA_DIR') ~ '/lake/' -%}
+    {%- if files | length > 0 %}
+        (select * from parquet.`{{ root ~ table }}`
+         where concat('{{ table }}/', regexp_extract(_metadata.file_path, '[^/]+/[^/]+$', 0)) in (
+            {%- for f in files -%}'{{ f | replace("'", "''") }}'{{ ", " if not loop.last }}{%- endfor -%}))
+    {%- else %}
+        (select *{{ ", cast(null as date) as " ~ partition_date if partition_date }}
+         from parquet.`{{ root ~ '_sources/raw/' ~ table }}`)
     {%- endif -%}
 {%- endmacro %}

@@ -9,9 +9,26 @@
   holds them equal to the ICU casts.
 #}
 {% macro utc_date(ts) -%}
+    {{ return(adapter.dispatch('utc_date')(ts)) }}
+{%- endmacro %}
+
+{% macro duckdb__utc_date(ts) -%}
     make_timestamp(epoch_us({{ ts }}))::date
 {%- endmacro %}
 
 {% macro utc_hour(ts) -%}
+    {{ return(adapter.dispatch('utc_hour')(ts)) }}
+{%- endmacro %}
+
+{% macro duckdb__utc_hour(ts) -%}
     make_timestamptz(epoch_us(date_trunc('hour', make_timestamp(epoch_us({{ ts }})))))
+{%- endmacro %}
+
+{# Spark's TIMESTAMP is an instant shown in the session zone, which the profile pins to UTC. #}
+{% macro spark__utc_date(ts) -%}
+    cast({{ ts }} as date)
+{%- endmacro %}
+
+{% macro spark__utc_hour(ts) -%}
+    date_trunc('HOUR', {{ ts }})
 {%- endmacro %}

@@ -11,7 +11,7 @@ with touched as (
     where table_name = 'usage_events'
 ),
 
-events as not materialized (
+events as {{ not_materialized() }} (
     -- event_date is the lake partition, the UTC day of occurred_at (a singular test checks it):
     -- read from the folder names, not computed from every row
     select event_id, event_date, correction_of, batch_id

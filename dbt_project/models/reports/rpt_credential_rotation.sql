@@ -15,7 +15,7 @@ dated as (
         c.*,
         a.as_of,
         coalesce(c.rotated_at, c.issued_at) as last_rotated_at,
-        coalesce(c.rotated_at, c.issued_at) + to_days(c.rotation_period_days) as rotation_due_at
+        {{ add_days('coalesce(c.rotated_at, c.issued_at)', 'c.rotation_period_days') }} as rotation_due_at
     from credentials as c
     cross join as_of as a
 ),
@@ -27,14 +27,14 @@ final as (
         kind,
         owner_component,
         -- whole days, truncated toward zero: expired a day and five minutes ago is -1, not -2
-        trunc(epoch(as_of - last_rotated_at) / 86400)::bigint as age_days,
-        case when expires_at is not null then trunc(epoch(expires_at - as_of) / 86400)::bigint end as days_to_expiry,
+        {{ trunc_div(micros_between('last_rotated_at', 'as_of'), 86400000000) }} as age_days,
+        case when expires_at is not null then {{ trunc_div(micros_between('as_of', 'expires_at'), 86400000000) }} end as days_to_expiry,
         case
             when revoked_at is not null then 'revoked'
             when expires_at is not null and as_of > expires_at then 'expired'
             when as_of > rotation_due_at then 'overdue'
-            when (expires_at is not null and expires_at <= as_of + interval 14 days)
-                or rotation_due_at <= as_of + interval 14 days then 'due_soon'
+            when (expires_at is not null and expires_at <= {{ add_days('as_of', 14) }})
+                or rotation_due_at <= {{ add_days('as_of', 14) }} then 'due_soon'
             else 'ok'
         end as rotation_status,
         issued_at,

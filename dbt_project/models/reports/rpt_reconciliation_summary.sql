@@ -9,9 +9,9 @@ final as (
         organization_id,
         currency,
         sum(usage_quantity) as usage_quantity,
-        sum(rated_amount) as rated_amount,
+        {{ money_sum('rated_amount', 2) }} as rated_amount,
         sum(ledger_amount) as ledger_amount,
-        coalesce(sum(ledger_amount), 0) - coalesce(sum(rated_amount), 0) as amount_diff,
+        {{ money_difference('coalesce(sum(ledger_amount), 0)', 'coalesce(sum(rated_amount), 0)') }} as amount_diff,
         count(*) as keys,
         {% for status in ['matched', 'amount_mismatch', 'quantity_mismatch', 'missing_in_ledger',
                           'ledger_without_usage', 'duplicate_ledger_entry', 'unrated_usage'] -%}

@@ -9,7 +9,7 @@ with inventory as (
 
 latest_listing as (
     -- the full listing of each provider in the newest batch that listed it
-    select * exclude (exported_at)
+    select {{ star_except(['exported_at']) }}
     from inventory
     qualify exported_at = max(exported_at) over (partition by provider)
 ),

@@ -23,8 +23,8 @@ counts as (
         d.target,
         d.window_days,
         n.newest_observed_at,
-        count(p.observed_at) filter (where p.observed_at > n.newest_observed_at - to_days(d.window_days)) as total_events,
-        count(p.observed_at) filter (where p.observed_at > n.newest_observed_at - to_days(d.window_days) and p.is_good)
+        count(p.observed_at) filter (where p.observed_at > {{ add_days('n.newest_observed_at', '-d.window_days') }}) as total_events,
+        count(p.observed_at) filter (where p.observed_at > {{ add_days('n.newest_observed_at', '-d.window_days') }} and p.is_good)
             as good_events,
         {% for name, span in windows.items() -%}
         count(p.observed_at) filter (where p.observed_at > n.newest_observed_at - interval '{{ span }}') as total_{{ name }},

@@ -19,7 +19,7 @@ as_of as (
 loads as (
     select
         f.table_name,
-        arg_max(f.batch_id, b.exported_at) as last_batch_id,
+        max_by(f.batch_id, b.exported_at) as last_batch_id,
         max(b.loaded_at) as last_loaded_at
     from {{ source('ops', 'ingested_files') }} as f
     inner join batches as b using (batch_id)
@@ -40,11 +40,11 @@ final as (
         l.last_batch_id,
         l.last_loaded_at,
         r.newest_record_at,
-        epoch(a.as_of - r.newest_record_at)::bigint as lag_seconds,
+        {{ trunc_div(micros_between('r.newest_record_at', 'a.as_of'), 1000000) }} as lag_seconds,
         t.max_lag_seconds,
         case
             when l.last_batch_id is null or r.newest_record_at is null then 'missing'
-            when epoch(a.as_of - r.newest_record_at) > t.max_lag_seconds then 'stale'
+            when {{ micros_between('r.newest_record_at', 'a.as_of') }} > t.max_lag_seconds * 1000000 then 'stale'
             else 'fresh'
         end as status,
         a.as_of

@@ -3,9 +3,12 @@
 -- exact expression: DuckDB's ROUND and casts round half away from zero). A key takes the first
 -- status that applies, in the contract's order.
 -- Incremental by charge date: a run rebuilds the days whose usage or ledger changed since the
--- last build (int_reconciliation_affected_dates); every day on a first build or --full-refresh.
-{{ config(materialized='incremental', incremental_strategy='append', on_schema_change='append_new_columns',
-          pre_hook="{{ delete_affected_days('charge_date', 'int_reconciliation_affected_dates') }}") }}
+-- last build (int_reconciliation_affected_dates, macros/engine/incremental.sql); every day on a
+-- first build or --full-refresh.
+{{ config(materialized='incremental',
+          incremental_strategy='insert_overwrite' if target.type == 'spark' else 'delete+insert',
+          unique_key='charge_date', partition_by=['charge_date'], file_format='parquet',
+          affected_days='int_reconciliation_affected_dates', on_schema_change='append_new_columns') }}
 with affected as (
     select charge_date from {{ ref('int_reconciliation_affected_dates') }}
 ),
@@ -89,14 +92,14 @@ final as (
         rated_amount,
         ledger_quantity,
         ledger_amount,
-        ledger_amount - rated_amount as amount_diff,
+        {{ money_difference('ledger_amount', 'rated_amount') }} as amount_diff,
         case
             when ledger_lines > 1 then 'duplicate_ledger_entry'
             when unrated_events > 0 then 'unrated_usage'
             when ledger_lines = 0 then 'missing_in_ledger'
             when usage_events = 0 then 'ledger_without_usage'
             when lines_without_quantity > 0 or usage_quantity <> ledger_quantity then 'quantity_mismatch'
-            when ledger_currency <> currency or abs(ledger_amount - rated_amount) > 0.01 then 'amount_mismatch'
+            when ledger_currency <> currency or abs({{ money_difference('ledger_amount', 'rated_amount') }}) > 0.01 then 'amount_mismatch'
             else 'matched'
         end as status,
         rated_amount_exact,

@@ -11,6 +11,7 @@ from pipelines.defs.ingest.resources import WarehouseResource
 from pipelines.defs.warehouse.project import dbt_project
 from pipelines.lib import build_state
 from pipelines.lib.duck import first
+from pipelines.lib.engine_sources import write_engine_sources
 from pipelines.lib.faults import kill_point
 from pipelines.lib.ingest import control_total_breaks, lake_breaks
 from pipelines.lib.ops_config import write_config_tables
@@ -19,7 +20,8 @@ from pipelines.lib.publish import publish
 
 class WarehouseTranslator(DagsterDbtTranslator):
     """dbt sources are what ingestion wrote: `raw.<table>` reads lake/<table>, `ops.<table>` is the
-    ingestion record. Models go to the `warehouse` group, rpt_ models to `reports`."""
+    ingestion record (but ops.dbt_builds, which dbt writes: `dbt_builds` below). Models go to the
+    `warehouse` group, rpt_ models to `reports`."""
 
     def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project) -> dg.AssetSpec:
         spec = super().get_asset_spec(manifest, unique_id, project)
@@ -50,6 +52,13 @@ def ops_configuration(context: dg.AssetExecutionContext, warehouse: WarehouseRes
         yield dg.MaterializeResult(asset_key=["config", name], metadata={"row_count": rows})
 
 
+# The record dbt keeps of what each incremental model reflects (dbt_project/macros/engine/incremental.sql):
+# a source of the models that list the days to rebuild, written by the dbt build itself.
+dbt_builds = dg.AssetSpec(
+    ["ops", "dbt_builds"], group_name="warehouse", kinds={"dbt", "duckdb"}, owners=["team:analytics-engineering"],
+    description="Per incremental model, the newest change it reflects and when it was built, recorded by dbt at the "
+                "end of a run; the next run rebuilds the days changed after it.")
+
 # What dbt logs for a table as it finishes it (dbt_project/macros/row_count.sql).
 ROW_COUNT = re.compile(r"row count: (?P<unique_id>\S+) (?P<rows>\d+)")
 
@@ -64,10 +73,18 @@ def warehouse_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
     Skipped, with everything downstream, when nothing changed since the last publish."""
     if warehouse.build_is_current(context):
         return
-    build_state.invalidate(warehouse.settings())  # the build warehouse changes from here on
+    settings = warehouse.settings()
+    if settings.engine != "duckdb":  # the same refusal as `python -m pipelines run` (pipelines/__main__.py)
+        raise dg.Failure("the main job publishes and reports from the DuckDB build only: ANALYTICS_ENGINE=duckdb")
+    build_state.invalidate(settings)  # the build warehouse changes from here on
+    con = warehouse.connect()
+    try:  # the ops and config sources as Parquet, for an engine that cannot read the build file
+        write_engine_sources(con, settings)
+    finally:
+        con.close()
     # Each event goes to Dagster as dbt reports it (the UI follows the build node by node), a
     # table's materialization with the row count dbt logged for it (macros/row_count.sql).
-    invocation = dbt.cli(["build"], context=context, target_path=warehouse.settings().dbt_target_dir)
+    invocation = dbt.cli(["build"], context=context, target_path=settings.dbt_target_dir)
     rows: dict[str, int] = {}
     for n, raw in enumerate(invocation.stream_raw_events(), start=1):
         if n == 20:

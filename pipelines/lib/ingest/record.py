@@ -165,7 +165,7 @@ def _write_lake_rows(settings: Settings, batch_id: str, table: Table, loaded: pl
 
 def _record_lake_files(con, files: list[lake.LakeFile], now) -> None:
     """The lake files a load wrote, with their row counts, sizes and sha256: the build reads
-    exactly these (dbt_project/macros/lake.sql) and the control totals check them (control.py)."""
+    exactly these (dbt_project/macros/engine/lake.sql) and the control totals check them (control.py)."""
     if files:
         con.executemany("insert or replace into ops.lake_files values (?, ?, ?, ?, ?, ?, ?, ?)",
                         [[f.path, f.table, f.batch_id, f.day, f.rows, f.size, f.sha256, now] for f in files])

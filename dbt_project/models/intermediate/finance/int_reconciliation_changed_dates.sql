@@ -17,7 +17,7 @@ touched as (
     group by all
 ),
 
-entries as not materialized (
+entries as {{ not_materialized() }} (
     select entry_id, charge_date, posted_at, reverses_entry_id, batch_id
     from {{ ref('stg_oltp__ledger_entries') }}
 ),

@@ -9,11 +9,11 @@ components as (
 ),
 
 final as (
-    select c.component, d.* exclude (component)
+    select c.component, {{ star_except(['component'], 'd') }}
     from definitions as d
     inner join components as c on d.component = '*'
     union all
-    select d.component, d.* exclude (component)
+    select d.component, {{ star_except(['component'], 'd') }}
     from definitions as d
     where d.component <> '*'
 )

@@ -15,7 +15,7 @@ judged as (
         p.check_name,
         p.observed_at,
         case
-            when d.good_statuses is not null then list_contains(d.good_statuses, p.status)
+            when d.good_statuses is not null then {{ list_has('d.good_statuses', 'p.status') }}
             when d.threshold_metric = 'latency_ms' then p.latency_ms <= d.threshold_lte
             when d.threshold_metric = 'dlq_depth' then p.dlq_depth <= d.threshold_lte
             when d.threshold_metric = 'outbox_lag_seconds' then p.outbox_lag_seconds <= d.threshold_lte

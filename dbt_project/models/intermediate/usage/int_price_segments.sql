@@ -21,7 +21,7 @@ segments as (
         segment_from,
         coalesce(
             lead(segment_from) over (partition by plan_id, usage_unit, model_id order by segment_from),
-            'infinity'::timestamptz
+            {{ instant_max() }}
         ) as segment_to
     from boundaries
     where segment_from is not null

@@ -4,6 +4,13 @@
 -- hash_mismatch: the recomputed hash differs; else chain_break: prev_hash differs from the stored
 -- row_hash of the previous row present (so a missing seq breaks the chain at the next row); the
 -- first row present breaks only when it is seq 1 without 64 zeros.
+{%- set chained_text -%}
+    concat_ws('|',
+        prev_hash, cast(seq as string), audit_id, {{ utc_text_micros('occurred_at') }},
+        actor_type, actor_id, action, resource_type, resource_id, coalesce(organization_id, ''), outcome,
+        case when privileged then 'true' else 'false' end)
+{%- endset %}
+
 with audit as (
     select * from {{ ref('stg_oltp__audit_events') }}
 ),
@@ -11,12 +18,7 @@ with audit as (
 hashed as (
     select
         *,
-        sha256(concat_ws('|',
-            prev_hash, seq::varchar, audit_id,
-            strftime(occurred_at at time zone 'UTC', '%Y-%m-%dT%H:%M:%S.%fZ'),
-            actor_type, actor_id, action, resource_type, resource_id, coalesce(organization_id, ''), outcome,
-            case when privileged then 'true' else 'false' end
-        )) as recomputed_hash,
+        {{ sha256_hex(chained_text) }} as recomputed_hash,
         lag(row_hash) over (order by seq, audit_id) as previous_row_hash,
         row_number() over (order by seq, audit_id) as chain_position
     from audit

@@ -22,7 +22,7 @@ windowed as (
     inner join daily as w
         on w.component = d.component
         and w.slo_name = d.slo_name
-        and w.day > d.day - to_days(s.window_days::integer)
+        and w.day > {{ add_days_to_date('d.day', '-s.window_days') }}
         and w.day <= d.day
     group by all
 ),

@@ -1,0 +1,147 @@
+{#
+  Models incremental by day: the usage marts (by usage_date) and the reconciliation (by
+  charge_date) rebuild only the days changed since they were last built, with each engine's own
+  incremental strategy, configured in dbt_project.yml (`affected_days` names the model listing the
+  days to rebuild):
+  - DuckDB, `delete+insert` on the day: the affected days are deleted, the model's rows for them
+    inserted, in one transaction;
+  - Spark, `insert_overwrite` of the day partitions (dynamic partition overwrite).
+  A day can be affected and yet have no rows left (every event of it voided): both strategies
+  replace only the days the new rows hold, so the affected days are emptied first (below).
+
+  Which days are affected comes from upstream only: int_*_changed_dates lists every day with the
+  time ingestion last changed it; ops.dbt_builds holds, per incremental model, the newest change
+  it reflects, recorded at the end of a run in which it was built (on-run-end). A model never
+  recorded (a first build, or a warehouse from before the record) makes every day affected.
+#}
+
+{% macro incremental_groups() -%}
+    {{ return({
+        'usage': {'models': usage_marts(), 'changes': 'int_usage_changed_dates', 'day': 'usage_date'},
+        'reconciliation': {'models': ['rpt_usage_ledger_reconciliation'], 'changes': 'int_reconciliation_changed_dates',
+                           'day': 'charge_date'},
+    }) }}
+{%- endmacro %}
+
+{# The days to rebuild for a group: changed after the oldest change its models reflect. #}
+{% macro affected_days_sql(group) -%}
+    {%- set g = incremental_groups()[group] -%}
+    with built as (
+        select model_name, max(watermark) as watermark
+        from {{ source('ops', 'dbt_builds') }}
+        where model_name in ({% for m in g.models %}'{{ m }}'{{ ", " if not loop.last }}{% endfor %})
+        group by model_name
+    ),
+
+    reflected as (
+        -- every model of the group recorded, else nothing is known to be built
+        select case when count(*) = {{ g.models | length }} then min(watermark) end as watermark
+        from built
+    )
+
+    select c.{{ g.day }}
+    from {{ ref(g.changes) }} as c
+    {%- if not flags.FULL_REFRESH %}
+    where c.changed_at > coalesce((select watermark from reflected), {{ instant_min() }})
+    {%- endif %}
+{%- endmacro %}
+
+{# A model's filter to its affected days, on an incremental run; every day otherwise. #}
+{% macro affected_days_filter(column, affected) -%}
+    {%- set days = ref(affected) -%}
+    {%- if is_incremental() -%}
+        {{ column }} in (select {{ column }} from {{ days }})
+    {%- else -%}
+        true
+    {%- endif -%}
+{%- endmacro %}
+
+{# on-run-start: the record of what the incremental models reflect. #}
+{% macro create_build_record() -%}
+    {%- if execute -%}
+        {%- do run_query("create schema if not exists ops") -%}
+        {%- do run_query(build_record_ddl()) -%}
+    {%- endif -%}
+    select 1
+{%- endmacro %}
+
+{% macro build_record_ddl() -%}
+    {{ return(adapter.dispatch('build_record_ddl')()) }}
+{%- endmacro %}
+
+{% macro default__build_record_ddl() -%}
+    create table if not exists ops.dbt_builds (model_name varchar, watermark timestamptz, built_at timestamptz)
+{%- endmacro %}
+
+{% macro spark__build_record_ddl() -%}
+    create table if not exists ops.dbt_builds (model_name string, watermark timestamp, built_at timestamp) using parquet
+{%- endmacro %}
+
+{# on-run-end: each incremental model built in this run reflects its group's changes up to now. #}
+{% macro record_incremental_builds(results) -%}
+    {%- if execute -%}
+        {%- for group in incremental_groups().values() -%}
+            {%- set built = [] -%}
+            {%- for r in results if r.node.resource_type == 'model' and r.node.name in group.models
+                                   and r.status == 'success' -%}
+                {%- do built.append(r.node.name) -%}
+            {%- endfor -%}
+            {%- if built -%}
+                {%- do run_query(
+                    "insert into ops.dbt_builds select m.model_name, c.watermark, current_timestamp from ("
+                    ~ build_rows_sql(built) ~ ") as m cross join (select max(changed_at) as watermark from intermediate."
+                    ~ group.changes ~ ") as c") -%}
+            {%- endif -%}
+        {%- endfor -%}
+    {%- endif -%}
+    select 1
+{%- endmacro %}
+
+{% macro build_rows_sql(names) -%}
+    {%- for n in names -%}select '{{ n }}' as model_name{{ " union all " if not loop.last }}{%- endfor -%}
+{%- endmacro %}
+
+{#
+  DuckDB's delete+insert, for a model with `affected_days`: the affected days are deleted (the
+  days of the new rows too, as dbt's own does), then the new rows inserted.
+#}
+{% macro duckdb__get_delete_insert_merge_sql(target, source, unique_key, dest_columns, incremental_predicates) -%}
+    {%- set dest_cols_csv = get_quoted_csv(dest_columns | map(attribute="name")) -%}
+    {%- set affected = config.get('affected_days') -%}
+    delete from {{ target }}
+    where {{ unique_key }} in (select {{ unique_key }} from {{ source }})
+    {%- if affected %}
+        or {{ unique_key }} in (select {{ unique_key }} from intermediate.{{ affected }})
+    {%- endif -%};
+
+    insert into {{ target }} ({{ dest_cols_csv }})
+    (
+        select {{ dest_cols_csv }}
+        from {{ source }}
+    )
+{%- endmacro %}
+
+{#
+  Spark's insert_overwrite (dbt-spark's, with the affected day partitions dropped first): dynamic
+  partition overwrite replaces the days the new rows hold; a day left empty is dropped.
+#}
+{% macro get_insert_overwrite_sql(source_relation, target_relation, existing_relation) %}
+    {%- set affected = config.get('affected_days') -%}
+    {%- set partition = config.get('partition_by') -%}
+    {%- if affected and execute -%}
+        {%- set column = partition if partition is string else partition[0] -%}
+        {%- set days = run_query("select cast(" ~ column ~ " as string) from intermediate." ~ affected).columns[0].values() -%}
+        {%- if days | length > 0 -%}
+            {%- do run_query("alter table " ~ target_relation ~ " drop if exists " ~ partition_specs(column, days)) -%}
+        {%- endif -%}
+    {%- endif -%}
+    {%- set dest_columns = adapter.get_columns_in_relation(target_relation) -%}
+    {%- set dest_cols_csv = dest_columns | map(attribute='quoted') | join(', ') -%}
+    insert overwrite table {{ target_relation }}
+    {{ partition_cols(label="partition") }}
+    select {{ dest_cols_csv }} from {{ source_relation }}
+{% endmacro %}
+
+{% macro partition_specs(column, days) -%}
+    {%- for d in days -%}partition ({{ column }} = '{{ d }}'){{ ", " if not loop.last }}{%- endfor -%}
+{%- endmacro %}
