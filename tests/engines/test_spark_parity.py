@@ -5,8 +5,9 @@ rebuild). Spark's tables are read as the Parquet files it wrote (DuckDB over the
 as an analyst at scale would).
 
 The scenario is the committed sample (duplicates, corrections, a void, late events, a department
-move, a plan change, quarantined rows, a rejected batch) in two steps: every batch but the last,
-then the last, so the second build is incremental on both engines."""
+move, a plan change, quarantined rows, a rejected batch) in steps: every batch but the last, then
+the last, so the second build is incremental on both engines; then a batch voiding every event of
+one day, which each engine's incremental strategy must empty (it holds no new row)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from pipelines.lib.duck import connect
 from pipelines.lib.engine_sources import write_engine_sources
 from pipelines.lib.ingest import ingest_all
 from pipelines.lib.ops_config import write_config_tables
+from tests.helpers import write_batch
 
 DBT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
 DBT = str(Path(sys.executable).with_name("dbt"))
@@ -107,6 +109,42 @@ def affected_days(duck_file: Path, spark_intermediate: Path) -> dict[str, tuple]
     return {"duckdb": tuple(duck), "spark": tuple(spark), "days": every}
 
 
+VOID_BATCH = "20261106T000500Z-000006"
+
+
+def void_one_day(settings: Settings) -> str:
+    """A batch of corrections with quantity 0 for every effective event of the day with the fewest
+    (after the sample's batches): the day then has no usage at all. Returns the day."""
+    con = duckdb.connect(str(settings.build_db), read_only=True)
+    try:
+        day = con.execute("select usage_date from marts.fct_usage_events group by 1 order by count(*), 1 limit 1"
+                          ).fetchone()[0]
+        events = con.execute(
+            "select e.event_id, strftime(e.occurred_at, '%Y-%m-%dT%H:%M:%S.%fZ'), s.organization_id, s.project_id, "
+            "s.api_key_id, s.model_id, s.resource_id, s.usage_unit from marts.fct_usage_events as e "
+            "join staging.stg_oltp__usage_events as s using (event_id) where e.usage_date = ? order by 1", [day]).fetchall()
+    finally:
+        con.close()
+    rows = [dict(event_id=f"void_{i}", outbox_seq=str(10**9 + i), occurred_at=at, recorded_at="2026-11-06T00:00:00Z",
+                 organization_id=o, project_id=p, api_key_id=k, model_id=m, resource_id=r, usage_unit=u, quantity="0",
+                 correction_of=eid, attributes=None)
+            for i, (eid, at, o, p, k, m, r, u) in enumerate(events)]
+    write_batch(settings.exports_dir, VOID_BATCH, {"usage_events": rows})
+    return str(day)
+
+
+def days_rows(duck_file: Path, spark_marts: Path, day: str) -> dict[str, int]:
+    """Rows of `day` in the daily usage mart, on each engine."""
+    con = duckdb.connect(str(duck_file), read_only=True)
+    try:
+        files = sorted(str(p) for p in (spark_marts / "fct_usage_daily").rglob("*.parquet"))
+        return {"duckdb": con.execute("select count(*) from marts.fct_usage_daily where usage_date = ?", [day]).fetchone()[0],
+                "spark": con.execute(f"select count(*) from read_parquet({files!r}, hive_partitioning = true) "
+                                     "where usage_date = ?", [day]).fetchone()[0]}
+    finally:
+        con.close()
+
+
 @pytest.fixture(scope="module")
 def two_engines(tmp_path_factory):
     root = tmp_path_factory.mktemp("engines")
@@ -126,13 +164,20 @@ def two_engines(tmp_path_factory):
         dbt(data, "spark", "run")
         steps.append(mart_differences(settings.build_db, data / "spark" / "warehouse" / "marts.db"))
     affected = affected_days(settings.build_db, data / "spark" / "warehouse" / "intermediate.db")
+    voided_day = void_one_day(settings)
+    load(settings)
+    dbt(data, "duckdb", "build")
+    dbt(data, "spark", "run")
+    steps.append(mart_differences(settings.build_db, data / "spark" / "warehouse" / "marts.db"))
+    affected["voided_day"] = voided_day
+    affected["voided_day_rows"] = days_rows(settings.build_db, data / "spark" / "warehouse" / "marts.db", voided_day)
     # the DuckDB marts rebuilt whole, against Spark's incremental ones
     dbt(data, "duckdb", "run", "--full-refresh")
     steps.append(mart_differences(settings.build_db, data / "spark" / "warehouse" / "marts.db"))
-    return dict(zip(("first", "incremental", "full_refresh"), steps)), affected
+    return dict(zip(("first", "incremental", "voided_day", "full_refresh"), steps)), affected
 
 
-@pytest.mark.parametrize("step", ["first", "incremental", "full_refresh"])
+@pytest.mark.parametrize("step", ["first", "incremental", "voided_day", "full_refresh"])
 def test_every_mart_is_the_same_on_both_engines(two_engines, step):
     differences, _ = two_engines
     marts = differences[step]
@@ -146,3 +191,10 @@ def test_the_incremental_run_rebuilt_only_the_changed_days(two_engines):
     _, affected = two_engines
     assert affected["duckdb"] == affected["spark"]
     assert 0 < len(affected["duckdb"]) < affected["days"], affected
+
+
+def test_a_day_whose_every_event_is_voided_is_emptied_on_both_engines(two_engines):
+    """Its new rows are none, so neither delete+insert on the day nor a dynamic partition
+    overwrite would touch it: the affected days are emptied first (macros/engine/incremental.sql)."""
+    _, affected = two_engines
+    assert affected["voided_day_rows"] == {"duckdb": 0, "spark": 0}, affected["voided_day"]
