@@ -15,6 +15,19 @@ SAMPLE_EXPORTS = PROJECT_ROOT / "data" / "sample" / "exports"
 ENGINES = ("duckdb", "spark")
 
 
+# Spark reads a path as a Hadoop glob pattern: under a directory whose name holds one of these it
+# finds nothing (`[x]` matches `x`), where DuckDB reads the lake's recorded files by name.
+SPARK_GLOB_CHARACTERS = set("[]*?{}\\")
+
+
+def _checked_for_engine(engine: str, data_dir: Path) -> str:
+    if engine == "spark" and SPARK_GLOB_CHARACTERS & set(str(data_dir)):
+        raise ValueError(f"ANALYTICS_DATA_DIR={str(data_dir)!r}: Spark reads paths as patterns and cannot read a lake "
+                         "under a name holding [ ] * ? { } or a backslash; choose another data directory for "
+                         "ANALYTICS_ENGINE=spark")
+    return engine
+
+
 def engine_from_env() -> str:
     """ANALYTICS_ENGINE, checked: the dbt target the project is parsed and built with."""
     engine = os.environ.get("ANALYTICS_ENGINE", "duckdb").strip() or "duckdb"
@@ -64,7 +77,7 @@ class Settings:
             gzip_ratio_floor_bytes=_size("ANALYTICS_GZIP_RATIO_FLOOR_BYTES", cls.gzip_ratio_floor_bytes),
             min_free_bytes=_size("ANALYTICS_MIN_FREE_BYTES", cls.min_free_bytes),
             ingest_chunk_rows=int(os.environ.get("ANALYTICS_INGEST_CHUNK_ROWS", cls.ingest_chunk_rows)),
-            engine=engine_from_env(),
+            engine=_checked_for_engine(engine_from_env(), data_dir),
         )
 
     # Everything generated lives under data_dir and is ignored by git.

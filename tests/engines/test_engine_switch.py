@@ -52,3 +52,15 @@ def test_the_main_job_refuses_spark_until_it_publishes_from_it(tmp_path):
     assert out.returncode == 2
     assert "ANALYTICS_ENGINE=duckdb" in out.stderr
     assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize("name", ["odd [x]", "star*", "q?", "{a}"])
+def test_spark_refuses_a_data_directory_its_path_patterns_would_misread(monkeypatch, tmp_path, name):
+    """Spark globs the paths it reads (`[x]` matches `x`: the lake would read as missing);
+    DuckDB, which reads the recorded files by name, takes the same directory."""
+    monkeypatch.setenv("ANALYTICS_DATA_DIR", str(tmp_path / name))
+    monkeypatch.setenv("ANALYTICS_ENGINE", "spark")
+    with pytest.raises(ValueError, match="Spark reads paths as patterns"):
+        Settings.from_env()
+    monkeypatch.setenv("ANALYTICS_ENGINE", "duckdb")
+    assert Settings.from_env().data_dir == tmp_path / name
