@@ -212,3 +212,30 @@
 {% macro spark__add_days_to_date(d, days) -%}
     date_add({{ d }}, cast({{ days }} as integer))
 {%- endmacro %}
+
+{# The type of a query's column, for tests/generic/is_decimal.sql: a row when it does not start with
+   type_prefix (or the column is missing), none otherwise. #}
+{% macro column_type_failures(model, column_name, type_prefix) -%}
+    {{ return(adapter.dispatch('column_type_failures')(model, column_name, type_prefix)) }}
+{%- endmacro %}
+
+{# DuckDB: DESCRIBE binds the query in the test's own SQL. #}
+{% macro duckdb__column_type_failures(model, column_name, type_prefix) %}
+select '{{ column_name }}' as column_name, coalesce(max(column_type), 'missing') as column_type
+from (describe select * from {{ model }})
+where column_name = '{{ column_name }}'
+having coalesce(max(column_type), 'missing') not like '{{ type_prefix }}%'
+{% endmacro %}
+
+{# Spark: DESCRIBE QUERY is a statement, not a relation: it runs as the test renders, and the test
+   returns its verdict as a row or none. #}
+{% macro spark__column_type_failures(model, column_name, type_prefix) %}
+{%- set found = namespace(type='missing') -%}
+{%- if execute -%}
+  {%- for row in run_query('describe query select * from ' ~ model).rows -%}
+    {%- if row[0] == column_name -%}{%- set found.type = row[1] -%}{%- endif -%}
+  {%- endfor -%}
+{%- endif -%}
+select '{{ column_name }}' as column_name, '{{ found.type }}' as column_type
+where {{ 'false' if found.type.upper().startswith(type_prefix) else 'true' }}
+{% endmacro %}
