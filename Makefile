@@ -23,7 +23,7 @@ help:
 	@echo "make run     ingest the exports (default: data/sample/exports), build, publish data/warehouse/analytics.duckdb"
 	@echo "make dev     the Dagster UI and daemon on http://127.0.0.1:3000 (Ctrl-C stops them)"
 	@echo "make test    the test suite"
-	@echo "make bench   speed and memory against a plain-DuckDB baseline (BENCH_EVENTS=1000000)"
+	@echo "make bench   speed and memory against a plain-DuckDB baseline (BENCH_EVENTS=1000000; ENGINE=spark adds Spark)"
 	@echo "make sample  regenerate the committed sample exports"
 	@echo "make clean   remove everything generated under $(ANALYTICS_DATA_DIR) (keeps the sample)"
 
@@ -33,8 +33,8 @@ $(VENV)/.synced: requirements.lock
 	uv pip sync --quiet --compile-bytecode --python $(PY) requirements.lock
 	@touch $@
 
-$(MANIFEST): $(VENV)/.synced $(DBT_SOURCES)
-	dagster-dbt project prepare-and-package --file pipelines/defs/warehouse/project.py
+dbt_project/target/%/manifest.json: $(VENV)/.synced $(DBT_SOURCES)
+	ANALYTICS_ENGINE=$* dagster-dbt project prepare-and-package --file pipelines/defs/warehouse/project.py
 
 run: $(MANIFEST) $(if $(filter spark,$(ANALYTICS_ENGINE)),java)
 	$(PY) -m pipelines run
@@ -42,7 +42,8 @@ run: $(MANIFEST) $(if $(filter spark,$(ANALYTICS_ENGINE)),java)
 dev: $(MANIFEST)
 	$(PY) -m pipelines dev
 
-test: $(MANIFEST) browser java
+# the tests build on both engines
+test: dbt_project/target/duckdb/manifest.json dbt_project/target/spark/manifest.json browser java
 	$(PY) -m pytest -q
 
 # Browser tests drive Debian's chromium (Playwright's own browser download fails here): installed
@@ -61,10 +62,12 @@ java:
 	  else echo "Spark needs Java 17: sudo apt-get install openjdk-17-jre-headless"; exit 1; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq openjdk-17-jre-headless >/dev/null; }
 
-# BENCH_EVENTS=10000000 make bench for the 10M-event run; results go to data/bench/results.json
+# BENCH_EVENTS=10000000 make bench for the 10M-event run; results go to data/bench/results.json.
+# ENGINE=spark adds the full and one-day runs on Spark, next to DuckDB's.
 BENCH_EVENTS ?= 1000000
-bench: $(MANIFEST)
-	$(PY) -m pipelines.bench --events $(BENCH_EVENTS)
+ENGINE ?= duckdb
+bench: dbt_project/target/duckdb/manifest.json $(if $(filter spark,$(ENGINE)),dbt_project/target/spark/manifest.json java)
+	$(PY) -m pipelines.bench --events $(BENCH_EVENTS) --engine $(ENGINE)
 
 sample: $(VENV)/.synced
 	rm -rf data/sample/exports

@@ -8,7 +8,9 @@ the parent samples the resident memory of the child's whole process tree (dbt in
 /proc. After every pipeline run a correctness guard checks the control totals and that the marts'
 daily totals per organization and unit equal the generator's true totals: a fast wrong run fails.
 
-    python -m pipelines.bench --events 1000000 [--days 30] [--out DIR]
+    python -m pipelines.bench --events 1000000 [--days 30] [--out DIR] [--engine spark]
+
+With --engine spark (`make bench ENGINE=spark`), the full and the one-day run on Spark too.
 """
 
 from __future__ import annotations
@@ -94,8 +96,8 @@ def step_seconds(data: Path) -> dict[str, float]:
 
 # ---------------------------------------------------------------- the runs
 
-def pipeline_env(exports: Path, data: Path, settings: Settings) -> dict:
-    env = dict(os.environ, ANALYTICS_EXPORTS_DIR=str(exports), ANALYTICS_DATA_DIR=str(data),
+def pipeline_env(exports: Path, data: Path, settings: Settings, engine: str = "duckdb") -> dict:
+    env = dict(os.environ, ANALYTICS_EXPORTS_DIR=str(exports), ANALYTICS_DATA_DIR=str(data), ANALYTICS_ENGINE=engine,
                ANALYTICS_DUCKDB_MEMORY_LIMIT=settings.duckdb_memory_limit,
                ANALYTICS_DUCKDB_THREADS=str(settings.duckdb_threads),
                ANALYTICS_INGEST_CHUNK_ROWS=str(settings.ingest_chunk_rows))
@@ -103,8 +105,8 @@ def pipeline_env(exports: Path, data: Path, settings: Settings) -> dict:
     return env
 
 
-def run_pipeline(exports: Path, data: Path, settings: Settings) -> dict:
-    result = measure([sys.executable, "-m", "pipelines", "run"], pipeline_env(exports, data, settings))
+def run_pipeline(exports: Path, data: Path, settings: Settings, engine: str = "duckdb") -> dict:
+    result = measure([sys.executable, "-m", "pipelines", "run"], pipeline_env(exports, data, settings, engine))
     if result["returncode"] != 0:
         raise SystemExit(f"the pipeline failed:\n{result['output'][-4000:]}")
     # a run with nothing new starts no Dagster run at all (pipelines/lib/noop.py): no stages
@@ -518,6 +520,30 @@ def bench(events: int, days: int, out: Path, settings: Settings, seed: int = 202
     return results
 
 
+def bench_spark(events: int, days: int, out: Path, settings: Settings) -> dict:
+    """`bench` (the baselines and the DuckDB runs), then the full and the one-day run on Spark
+    (local PySpark, ANALYTICS_ENGINE=spark) over the same exports in a data directory of its own,
+    each checked against the generator's truth like the DuckDB runs."""
+    results = bench(events, days, out, settings, noop=False)
+    exports, stash, data = out / "exports", out / "stash", out / "spark-data"
+    shutil.rmtree(data, ignore_errors=True)
+    last = sorted(p for p in exports.iterdir() if p.is_dir())[-1]
+    stash.mkdir(exist_ok=True)
+    shutil.move(str(last), stash / last.name)
+    try:
+        results["spark_full"] = run_pipeline(exports, data, settings, engine="spark")
+        check_correctness(data, out / "truth_full.json")
+    finally:
+        shutil.move(str(stash / last.name), exports / last.name)
+    results["spark_incremental"] = run_pipeline(exports, data, settings, engine="spark")
+    check_correctness(data, exports / "expected_totals.json")
+    for name in ("spark_full", "spark_incremental"):
+        results[name].pop("output", None)
+        results[name]["events"] = results["full" if name == "spark_full" else "incremental"]["events"]
+    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    return results
+
+
 def one_file(exports: Path, target: Path) -> Path:
     """The first days-1 batches of `exports` with all their usage delivered as one gzipped CSV file
     in the last of them (an exporter may deliver a day, or a backfill, that way); every other
@@ -576,7 +602,8 @@ def bench_one_file(events: int, days: int, out: Path, settings: Settings) -> dic
 def render(results: dict) -> str:
     base = results["baseline"]
     lines = [f"{'run':<12} {'wall s':>8} {'peak MB':>9} {'events/s':>10} {'x time':>7} {'x mem':>6}  stages (s)"]
-    for name in [n for n in ("baseline", "marts_baseline", "full", "incremental", "noop", "hourly") if n in results]:
+    for name in [n for n in ("baseline", "marts_baseline", "full", "incremental", "noop", "hourly", "spark_full",
+                             "spark_incremental") if n in results]:
         r = results[name]
         rate = r["events"] / r["seconds"] if r["seconds"] else 0
         stages = ", ".join(f"{k} {v:.1f}" for k, v in sorted(r.get("stages", {}).items()))
@@ -589,6 +616,9 @@ def render(results: dict) -> str:
         lines.append(f"full / the usage marts in plain DuckDB SQL: "
                      f"{results['full']['seconds'] / results['marts_baseline']['seconds']:.2f}x")
     lines.append(f"incremental / full: {results['incremental']['seconds'] / results['full']['seconds']:.0%}")
+    if "spark_full" in results:
+        lines.append(f"Spark / DuckDB: full {results['spark_full']['seconds'] / results['full']['seconds']:.2f}x, "
+                     f"one-day {results['spark_incremental']['seconds'] / results['incremental']['seconds']:.2f}x")
     return "\n".join(lines)
 
 
@@ -597,6 +627,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=int(os.environ.get("BENCH_EVENTS", 1_000_000)))
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb",
+                        help="spark: also the full and one-day runs on Spark, next to DuckDB's")
     parser.add_argument("--one-file", action="store_true",
                         help="the full run and the baseline on the same events delivered as one usage file")
     args = parser.parse_args(argv)
@@ -611,7 +643,7 @@ def main(argv: list[str] | None = None) -> int:
               f"stages {full.get('stages')}")
         print(f"\nwritten to {out / 'one-file' / 'results.json'}")
         return 0
-    results = bench(args.events, args.days, out, settings)
+    results = (bench_spark if args.engine == "spark" else bench)(args.events, args.days, out, settings)
     print(render(results))
     print(f"\nwritten to {out / 'results.json'}")
     return 0

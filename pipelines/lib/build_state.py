@@ -24,7 +24,7 @@ from pipelines.lib.config import PROJECT_ROOT, Settings
 
 # What the build reads besides the loaded data. target/ and logs are dbt's output, not its input.
 CODE_ROOTS = ("pipelines", "models", "dbt_project/models", "dbt_project/macros", "dbt_project/tests")
-CODE_FILES = ("dbt_project/dbt_project.yml",)
+CODE_FILES = ("dbt_project/dbt_project.yml", "dbt_project/profiles.yml")
 CODE_SUFFIXES = {".py", ".sql", ".yml", ".yaml", ".html", ".j2", ".jinja", ".css", ".json", ".md"}
 
 INGESTION_RECORD = (
@@ -50,8 +50,8 @@ def _code_files(settings: Settings) -> list[Path]:
 
 
 def code_fingerprint(settings: Settings) -> str:
-    """Hash of the code and configuration files a build reads, names and contents."""
-    h = hashlib.sha256()
+    """Hash of the engine and of the code and configuration files a build reads, names and contents."""
+    h = hashlib.sha256(f"engine {settings.engine}\n".encode())  # the same code builds differently elsewhere
     for path in _code_files(settings):
         h.update(str(path.relative_to(PROJECT_ROOT) if path.is_relative_to(PROJECT_ROOT) else path).encode())
         h.update(hashlib.sha256(path.read_bytes()).digest())

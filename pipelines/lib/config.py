@@ -104,6 +104,12 @@ class Settings:
         return self.data_dir / "dbt-target"
 
     @property
+    def spark_relation_columns_dir(self) -> Path:
+        """Where a Spark build records its tables' locations and columns
+        (dbt_project/macros/engine/relation_catalog.sql)."""
+        return self.data_dir / "spark" / "relation_columns"
+
+    @property
     def reports_dir(self) -> Path:
         return self.data_dir / "reports"
 

@@ -42,18 +42,6 @@ def test_each_engine_has_its_own_manifest_parsed_with_its_target():
         assert out.stdout.split() == [engine, f"target/{engine}/manifest.json"]
 
 
-def test_the_main_job_refuses_spark_until_it_publishes_from_it(tmp_path):
-    """A Spark build's marts do not reach the published file and the reports yet: the run says
-    so and stops before anything is written, rather than publishing the DuckDB build's."""
-    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(PROJECT_ROOT), "ANALYTICS_ENGINE": "spark",
-           "ANALYTICS_DATA_DIR": str(tmp_path / "data")}
-    out = subprocess.run([sys.executable, "-m", "pipelines", "run"], cwd=PROJECT_ROOT, capture_output=True,
-                         text=True, env=env)
-    assert out.returncode == 2
-    assert "ANALYTICS_ENGINE=duckdb" in out.stderr
-    assert not (tmp_path / "data").exists()
-
-
 @pytest.mark.parametrize("name", ["odd [x]", "star*", "q?", "{a}"])
 def test_spark_refuses_a_data_directory_its_path_patterns_would_misread(monkeypatch, tmp_path, name):
     """Spark globs the paths it reads (`[x]` matches `x`: the lake would read as missing);

@@ -11,6 +11,7 @@ from pipelines.defs.ingest.resources import WarehouseResource
 from pipelines.defs.warehouse.project import dbt_project
 from pipelines.lib import build_state
 from pipelines.lib.duck import first
+from pipelines.lib.engine_import import import_spark_build
 from pipelines.lib.engine_sources import write_engine_sources
 from pipelines.lib.faults import kill_point
 from pipelines.lib.ingest import control_total_breaks, lake_breaks
@@ -68,20 +69,21 @@ translator = WarehouseTranslator(settings=DagsterDbtTranslatorSettings(enable_as
 @dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, dagster_dbt_translator=translator,
             )
 def warehouse_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
-    """Every dbt model (staging, intermediate, marts, reports) and its tests, with `dbt build`.
-    Usage marts are incremental by affected day (see dbt_project/macros/usage_incremental.sql).
+    """Every dbt model (staging, intermediate, marts, reports) and its tests, with `dbt build`, on
+    the engine ANALYTICS_ENGINE names; a Spark build is then copied into the DuckDB build file.
+    Usage marts are incremental by affected day (dbt_project/macros/engine/incremental.sql).
     Skipped, with everything downstream, when nothing changed since the last publish."""
     if warehouse.build_is_current(context):
         return
     settings = warehouse.settings()
-    if settings.engine != "duckdb":  # the same refusal as `python -m pipelines run` (pipelines/__main__.py)
-        raise dg.Failure("the main job publishes and reports from the DuckDB build only: ANALYTICS_ENGINE=duckdb")
     build_state.invalidate(settings)  # the build warehouse changes from here on
     con = warehouse.connect()
     try:  # the ops and config sources as Parquet, for an engine that cannot read the build file
         write_engine_sources(con, settings)
     finally:
         con.close()
+    if settings.engine != "duckdb":  # the build's own record of its tables, never an earlier one's
+        shutil.rmtree(settings.spark_relation_columns_dir, ignore_errors=True)
     # Each event goes to Dagster as dbt reports it (the UI follows the build node by node), a
     # table's materialization with the row count dbt logged for it (macros/row_count.sql).
     invocation = dbt.cli(["build"], context=context, target_path=settings.dbt_target_dir)
@@ -100,6 +102,15 @@ def warehouse_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
                 if count is not None:
                     event = event.with_metadata({**event.metadata, "dagster/row_count": count})
             yield event
+    if settings.engine != "duckdb":
+        # Built and tested on Spark: the tables into the DuckDB build file the reports and the
+        # publish step read, in one transaction (pipelines/lib/engine_import.py)
+        con = warehouse.connect()
+        try:
+            copied = import_spark_build(con, settings, dbt_project.manifest_path)
+        finally:
+            con.close()
+        context.log.info(f"copied {len(copied)} Spark tables ({sum(copied.values()):,} rows) into the DuckDB build")
 
 
 @dg.asset(
