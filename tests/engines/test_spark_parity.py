@@ -130,12 +130,17 @@ VOID_BATCH = "20261106T000500Z-000006"
 # cent, rounded half-even to 0.00 (half away from zero would make it 0.01); 30,000 rate at 0.015,
 # to 0.02. Each on a day of its own, so each is a reconciliation line of its own.
 TIES = {"2026-11-05": ("10000", Decimal("0.00")), "2026-11-06": ("30000", Decimal("0.02"))}
+# The largest quantity the contract allows (below 10^12, 9 decimals) at the enterprise input-token
+# price, 0.00000012: its rated amount has 23 significant digits, 17 after the point, which Spark
+# would cut to 6 decimals in a decimal(38,9) x decimal(38,9) product (macros/engine/money.sql).
+LARGEST = ("999999999999.999999999", Decimal("119999.99999999999999988"))
 
 
 def void_one_day_and_add_ties(published: Path, exports: Path) -> tuple[str, dict]:
     """A batch of corrections with quantity 0 for every effective event of the day with the fewest
-    (after the sample's batches), which leaves that day without usage, and two new events rating at
-    half-even ties. Returns the day, and the ties' reconciliation key per day."""
+    (after the sample's batches), which leaves that day without usage, two new events rating at
+    half-even ties, and one of the largest quantity. Returns the day, and the ties'
+    reconciliation key per day."""
     con = duckdb.connect(str(published), read_only=True)
     try:
         day = con.execute("select usage_date from marts.fct_usage_events group by 1 order by count(*), 1 limit 1"
@@ -159,7 +164,9 @@ def void_one_day_and_add_ties(published: Path, exports: Path) -> tuple[str, dict
                  model_id=model, resource_id=None, usage_unit="output_token", quantity=q, correction_of=None,
                  attributes=None)
             for i, (d, (q, _)) in enumerate(TIES.items())]
-    write_batch(exports, VOID_BATCH, {"usage_events": voids + ties})
+    largest = dict(ties[0], event_id="largest", outbox_seq=str(3 * 10**9), occurred_at="2026-11-05T00:03:00Z",
+                   usage_unit="input_token", quantity=LARGEST[0])
+    write_batch(exports, VOID_BATCH, {"usage_events": voids + ties + [largest]})
     return str(day), {d: (org, project, model) for d in TIES}
 
 
@@ -210,8 +217,11 @@ def two_engines(tmp_path_factory):
                                               "where usage_date = ?", [voided_day])[0][0]
         facts[f"ties_{name}"] = {d: scalar(settings.published_db, "select rated_amount from "
                                            "marts.rpt_usage_ledger_reconciliation where charge_date = ? and "
-                                           "organization_id = ? and project_id = ? and model_id = ?",
+                                           "organization_id = ? and project_id = ? and model_id = ? "
+                                           "and usage_unit = 'output_token'",
                                            [d, *tie_keys[d]]) for d in TIES}
+        facts[f"largest_{name}"] = scalar(settings.published_db, "select quantity, rated_amount from "
+                                          "marts.fct_usage_events where event_id = 'largest'")
     # DuckDB's marts rebuilt whole, against Spark's incremental ones
     env = dict(os.environ, ANALYTICS_DATA_DIR=str(duck.data_dir), ANALYTICS_ENGINE="duckdb", DO_NOT_TRACK="1")
     result = subprocess.run([str(Path(sys.executable).with_name("dbt")), "run", "--full-refresh",
@@ -253,3 +263,12 @@ def test_half_cent_ties_round_to_even_on_both_engines(two_engines):
     expected = {d: [(cents,)] for d, (_, cents) in TIES.items()}
     assert facts["ties_duckdb"] == expected
     assert facts["ties_spark"] == expected
+
+
+def test_the_largest_quantity_rates_to_the_last_digit_on_both_engines(two_engines):
+    """Every digit of quantity x unit price, 18 decimals (and the marts compared above hold it
+    in every rollup)."""
+    _, facts = two_engines
+    expected = [(Decimal(LARGEST[0]), LARGEST[1])]
+    assert facts["largest_duckdb"] == expected
+    assert facts["largest_spark"] == expected

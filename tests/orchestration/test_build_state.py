@@ -54,6 +54,14 @@ def test_a_changed_report_configuration_is_not(settings, published, tmp_path, mo
     assert not build_state.is_current(published, settings)
 
 
+def test_the_other_engine_is_not(settings, published):
+    """The same code builds on Spark otherwise (ANALYTICS_ENGINE): switching engines rebuilds."""
+    from dataclasses import replace
+
+    assert not build_state.is_current(published, replace(settings, engine="spark"))
+    assert build_state.is_current(published, replace(settings, engine="duckdb"))
+
+
 def test_a_build_in_progress_or_a_missing_published_file_is_not(settings, published):
     build_state.invalidate(settings)  # what the dbt step does before it changes the build warehouse
     assert not build_state.is_current(published, settings)
