@@ -39,7 +39,7 @@ dbt_project/target/%/manifest.json: $(VENV)/.synced $(DBT_SOURCES)
 run: $(MANIFEST) $(if $(filter spark,$(ANALYTICS_ENGINE)),java)
 	$(PY) -m pipelines run
 
-dev: $(MANIFEST)
+dev: $(MANIFEST) $(if $(filter spark,$(ANALYTICS_ENGINE)),java)
 	$(PY) -m pipelines dev
 
 # the tests build on both engines
