@@ -165,7 +165,7 @@ def void_one_day_and_add_ties(published: Path, exports: Path) -> tuple[str, dict
                  attributes=None)
             for i, (d, (q, _)) in enumerate(TIES.items())]
     largest = dict(ties[0], event_id="largest", outbox_seq=str(3 * 10**9), occurred_at="2026-11-05T00:03:00Z",
-                   usage_unit="input_token", quantity=LARGEST[0])
+                   recorded_at="2026-11-05T00:04:00Z", usage_unit="input_token", quantity=LARGEST[0])
     write_batch(exports, VOID_BATCH, {"usage_events": voids + ties + [largest]})
     return str(day), {d: (org, project, model) for d in TIES}
 
