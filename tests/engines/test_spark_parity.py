@@ -1,8 +1,8 @@
 """The main job on Apache Spark (local PySpark, ANALYTICS_ENGINE=spark) and on DuckDB, over the
 same ingestion: the published analyst file holds the same schemas, tables, columns (names, order,
 types) and rows, decimals to the last digit, and the report files are byte for byte the same,
-after a first build, an incremental one and one that voids a day; Spark's incremental build also
-equals DuckDB's full rebuild.
+after a first build and after an incremental one (which also voids a day); Spark's incremental
+build also equals DuckDB's full rebuild.
 
 Both data directories see one ingestion: each step runs `python -m pipelines run` on DuckDB,
 then copies its ingestion record and lake to the Spark directory (whose own warehouse, marts and

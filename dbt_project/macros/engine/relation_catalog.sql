@@ -1,11 +1,12 @@
 {#
-  on-run-end, Spark: where each table the project builds (and ops.dbt_builds) lives and its columns, as Parquet in
-  <data>/spark/relation_columns/ (one row per column: schema, table, position, name, Spark type,
-  and the table's location, wherever the cluster keeps its warehouse).
-  pipelines/lib/engine_import.py reads it to copy the build into the DuckDB warehouse the reports
-  and analysts read: a table's Parquet files hold its rows, but an empty
-  partitioned table has no file to tell its columns, and Spark moves partition columns last.
-  DuckDB needs no such record: the build is already in its file.
+  on-run-end, Spark: where each table the project builds (and ops.dbt_builds) lives and its
+  columns, as Parquet in <data>/spark/relation_columns/ (one row per column: schema, table,
+  position, name, Spark type, and the table's location, wherever the cluster keeps its
+  warehouse). pipelines/lib/engine_import.py reads it to copy the build into the DuckDB warehouse
+  the reports and analysts read: a table's Parquet files hold its rows, but an empty partitioned
+  table has no file to tell its columns, and Spark moves partition columns last. DuckDB needs no
+  such record: the build is already in its file. (The folder is also named in
+  pipelines/lib/config.py, Settings.spark_relation_columns_dir.)
 #}
 {% macro record_relation_columns() -%}
     {{ return(adapter.dispatch('record_relation_columns')()) }}
