@@ -18,11 +18,12 @@ PY := $(VENV)/bin/python
 MANIFEST := dbt_project/target/$(ANALYTICS_ENGINE)/manifest.json
 DBT_SOURCES := $(shell find dbt_project -path dbt_project/target -prune -o -type f \( -name '*.sql' -o -name '*.yml' \) -print)
 
-.PHONY: run test browser java dev bench sample clean help
+.PHONY: run test lint browser java dev bench sample clean help
 help:
 	@echo "make run     ingest the exports (default: data/sample/exports), build, publish data/warehouse/analytics.duckdb"
 	@echo "make dev     the Dagster UI and daemon on http://127.0.0.1:3000 (Ctrl-C stops them)"
 	@echo "make test    the test suite"
+	@echo "make lint    ruff (Python), SQLFluff (the dbt SQL), the dbt property files' keys"
 	@echo "make bench   speed and memory against a plain-DuckDB baseline (BENCH_EVENTS=1000000; ENGINE=spark adds Spark)"
 	@echo "make sample  regenerate the committed sample exports"
 	@echo "make clean   remove everything generated under $(ANALYTICS_DATA_DIR) (keeps the sample)"
@@ -42,9 +43,21 @@ run: $(MANIFEST) $(if $(filter spark,$(ANALYTICS_ENGINE)),java)
 dev: $(MANIFEST) $(if $(filter spark,$(ANALYTICS_ENGINE)),java)
 	$(PY) -m pipelines dev
 
-# the tests build on both engines
+# the tests build on both engines; two workers (pytest-xdist), the tests sharing a built warehouse
+# on one (tests/conftest.py). TEST_WORKERS=0 runs them in this process, one after the other.
+TEST_WORKERS ?= 2
 test: dbt_project/target/duckdb/manifest.json dbt_project/target/spark/manifest.json browser java
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
+
+# ruff for Python (pyproject.toml), SQLFluff for the dbt SQL (dbt_project/.sqlfluff: DuckDB dialect, the
+# dbt templater compiling against an empty scratch warehouse), and the dbt YAML's keys (an unknown
+# key, such as a description cut at a comma, fails).
+lint: $(VENV)/.synced
+	$(VENV)/bin/ruff check pipelines tests
+	@scratch=$$(mktemp -d) && mkdir -p $$scratch/warehouse/build && \
+	  (cd dbt_project && env -u ANALYTICS_BUILD_DB ANALYTICS_DATA_DIR=$$scratch ANALYTICS_ENGINE=duckdb \
+	     ../$(VENV)/bin/sqlfluff lint models tests); rc=$$?; rm -rf $$scratch; exit $$rc
+	$(PY) -m pytest -q -p no:cacheprovider tests/warehouse/test_dbt_yaml.py
 
 # Browser tests drive Debian's chromium (Playwright's own browser download fails here): installed
 # when missing and this user may install packages, else a one-line message naming the command.

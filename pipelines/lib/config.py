@@ -59,7 +59,7 @@ class Settings:
     engine: str = "duckdb"
 
     @classmethod
-    def from_env(cls) -> "Settings":
+    def from_env(cls) -> Settings:
         data_dir = Path(os.environ.get("ANALYTICS_DATA_DIR", PROJECT_ROOT / "data"))
         if not data_dir.is_absolute():
             data_dir = PROJECT_ROOT / data_dir
@@ -157,7 +157,7 @@ def _size(name: str, default: int) -> int:
     text = os.environ.get(name, "").strip().replace(" ", "")
     if not text:
         return default
-    number = text.rstrip("KMGTiBkmgtib")
+    number = text.rstrip("KMGTiBkmgtib")  # noqa: B005 - strips the unit's letters, any order
     unit = text[len(number):].upper()
     if not number.isdigit() or unit not in _UNITS:
         raise ValueError(f"{name}={text!r} is not a size (a number of bytes, or e.g. 512MB, 64GiB)")

@@ -21,13 +21,13 @@ Large scenarios stream events in chunks, so tens of millions of rows fit in boun
 from __future__ import annotations
 
 import argparse
-import random
 import gzip
 import hashlib
 import json
+import random
 import shutil
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 
@@ -35,7 +35,7 @@ import polars as pl
 
 from models import TABLES
 
-START = datetime(2026, 11, 1, tzinfo=timezone.utc)
+START = datetime(2026, 11, 1, tzinfo=UTC)
 ENCODINGS = [("csv", "none"), ("csv", "gzip"), ("jsonl", "none"), ("jsonl", "gzip"), ("parquet", "none")]
 UNITS = {  # usage_unit -> (product, unit_of_measure)
     "gpu_hour.h100": ("gpuaas", "gpu_hour"),
@@ -77,7 +77,7 @@ class Scenario:
 # ---------------------------------------------------------------- text forms of the contract
 
 def ts(t: datetime) -> str:
-    return t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def batch_id(n: int, exported_at: datetime) -> str:
@@ -615,7 +615,7 @@ def _audit(state: dict, day: int, n: int) -> list[dict]:
                  organization_id=f"org_{seq % 3 + 1:03d}" if seq % 4 else None,
                  outcome=["success", "success", "denied", "error"][seq % 4],
                  privileged="true" if seq % 4 == 2 else "false", scope=None, correlation_id=f"corr_{seq}",
-                 source_ip="10.0.0.%d" % (seq % 250), prev_hash=state["prev"])
+                 source_ip=f"10.0.0.{seq % 250}", prev_hash=state["prev"])
         r["row_hash"] = audit_row_hash(r)
         state["prev"] = r["row_hash"]
         rows.append(r)

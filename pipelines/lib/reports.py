@@ -22,7 +22,7 @@ import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
@@ -247,7 +247,7 @@ def write_pack(con, settings: Settings, report: str, kind: str, batch_id: str, a
         "insert into ops.report_manifests values (?, ?, ?, ?, ?, ?, ?, ?, ?) on conflict do nothing",
         [report, kind, batch_id, revision, str(directory.relative_to(settings.data_dir)),
          str(manifest.relative_to(settings.data_dir)), sha256_file(manifest),
-         sum(1 for _ in directory.iterdir()) - 1, datetime.now(timezone.utc)])
+         sum(1 for _ in directory.iterdir()) - 1, datetime.now(UTC)])
     return Pack(directory, [directory / f.name for f in files], manifest, revision, written)
 
 

@@ -4,7 +4,7 @@ These call the pandera contracts directly (no files, no DuckDB): fast by design.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import polars as pl
 import pytest
@@ -14,7 +14,7 @@ from models._contract import WRONG_NATIVE_TYPE
 from pipelines.lib.ingest.validate import first_reasons
 from tests.helpers import EVENT
 
-EXPORTED = datetime(2026, 11, 2, 0, 5, tzinfo=timezone.utc)
+EXPORTED = datetime(2026, 11, 2, 0, 5, tzinfo=UTC)
 
 AUDIT = dict(audit_id="a1", seq="1", occurred_at="2026-11-01T10:00:00Z", actor_type="user", actor_id="u1",
              action="iam.role.grant", resource_type="role", resource_id="r1", organization_id=None,

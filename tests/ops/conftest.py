@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -11,7 +11,7 @@ from pipelines.lib.generator import audit_row_hash, ts
 from tests.helpers import write_batch
 from tests.warehouse.conftest import build, ingest
 
-NEWEST = datetime(2026, 11, 10, tzinfo=timezone.utc)
+NEWEST = datetime(2026, 11, 10, tzinfo=UTC)
 EXPORTED = "2026-11-10T00:05:00Z"
 AS_OF = NEWEST + timedelta(minutes=5)  # the newest exported_at: what rotation is measured against
 BID = "20261110T000500Z-000001"

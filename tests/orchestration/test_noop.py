@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -73,7 +73,7 @@ def test_a_quarantine_release_asked_a_writer_at_work_or_a_damaged_lake_go_the_fu
 
 
 def test_a_verdict_of_the_clock_is_never_taken_as_unchanged(settings, con):
-    ahead = (datetime.now(timezone.utc) + timedelta(hours=2)).replace(microsecond=0)
+    ahead = (datetime.now(UTC) + timedelta(hours=2)).replace(microsecond=0)
     batch_id = ahead.strftime("%Y%m%dT%H%M%SZ") + "-000001"
     write_batch(settings.exports_dir, batch_id, {**DIMENSIONS, "usage_events": [event()]})
     reason = ingest_all(con, settings).rejected[batch_id]

@@ -11,8 +11,7 @@ import pytest
 
 from pipelines.lib.config import Settings
 from pipelines.lib.faults import KILL_POINTS
-from tests.helpers import run_pipeline
-from tests.helpers import warehouse_fingerprint
+from tests.helpers import run_pipeline, warehouse_fingerprint
 
 pytestmark = pytest.mark.e2e
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import duckdb
@@ -19,7 +19,7 @@ from pipelines.lib.reports import sha256_file, stream_csvs, write_csv, write_pac
 from tests.helpers import INSERT_BATCH
 
 B = "20261111T000500Z-000002"
-AS_OF = datetime(2026, 11, 11, 0, 5, tzinfo=timezone.utc)
+AS_OF = datetime(2026, 11, 11, 0, 5, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -54,7 +54,7 @@ def test_a_pack_is_never_rewritten_other_content_is_a_new_revision(ops, settings
     assert {k: v for k, v in tree(settings.reports_dir).items() if not k.startswith(f"{B}/r2/")} == signed
     # a late batch delivered out of order: the same figures, other input batches in the evidence
     ops.execute(f"{INSERT_BATCH} ('20261110T000500Z-000009', ?, now(), 'loaded', null, 'm9', 1)",
-                [datetime(2026, 11, 10, 0, 5, tzinfo=timezone.utc)])
+                [datetime(2026, 11, 10, 0, 5, tzinfo=UTC)])
     late = pack(ops, settings, "12.00")
     assert (late.revision, late.written) == (3, True)
     rows = ops.execute("select revision, kind, directory, evidence_sha256 from ops.report_manifests "

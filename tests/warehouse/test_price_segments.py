@@ -9,15 +9,16 @@ random price books with overlapping windows and compares every lookup with the r
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import duckdb
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipelines.lib.config import PROJECT_ROOT
 
 MODEL = PROJECT_ROOT / "dbt_project" / "models" / "intermediate" / "usage" / "int_price_segments.sql"
-T0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 1, tzinfo=UTC)
 PLANS, UNITS, MODELS = ["plan_a", "plan_b"], ["gpu_hour.h100", "input_token"], [None, "m1", "m2"]
 
 
@@ -96,5 +97,5 @@ def test_segments_find_the_price_the_rule_picks(rows):
                    effective_to=None if length is None else hours(start + length))
               for i, (plan, unit, model, start, length) in enumerate(rows)]
     events = [(plan, unit, model, hours(h / 2)) for plan in PLANS for unit in UNITS for model in MODELS
-              for h in range(0, 30)]
+              for h in range(30)]
     assert lookups(prices, events) == [rule(prices, *e) for e in events]

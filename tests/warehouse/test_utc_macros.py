@@ -2,7 +2,7 @@
 DuckDB's ICU casts give in a UTC session, for any instant, and stay UTC in a session of another
 zone. The DuckDB macros' own text is rendered (plain Jinja: they call no dbt function)."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 MACROS = jinja2.Environment().from_string(
     (Path(__file__).resolve().parents[2] / "dbt_project" / "macros" / "engine" / "utc.sql").read_text()).module
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 HOUR_US = 3_600_000_000
 
 
@@ -53,10 +53,10 @@ def test_the_utc_macros_equal_the_icu_casts_in_any_session_zone(duck, micros):
 
 
 def test_the_hand_checked_values():
-    us = [int((datetime(2026, 11, 3, 23, 59, 59, 999999, tzinfo=timezone.utc) - EPOCH) / timedelta(microseconds=1)),
+    us = [int((datetime(2026, 11, 3, 23, 59, 59, 999999, tzinfo=UTC) - EPOCH) / timedelta(microseconds=1)),
           -1]
     con = duckdb.connect()
     con.execute("set TimeZone = 'Asia/Kathmandu'")
     got = con.execute(MACRO_SQL, {"us": us}).fetchall()
-    assert [(str(d), h.astimezone(timezone.utc).isoformat()) for d, h in got] == [
+    assert [(str(d), h.astimezone(UTC).isoformat()) for d, h in got] == [
         ("2026-11-03", "2026-11-03T23:00:00+00:00"), ("1969-12-31", "1969-12-31T23:00:00+00:00")]

@@ -6,7 +6,10 @@
 --   a new version of a project, organization or usage unit, over the days it now governs;
 --   a new, changed or deleted price row, over the days of every window it ever had.
 with touched as (
-    select day as usage_date, recorded_at as changed_at, batch_id
+    select
+        day as usage_date,
+        recorded_at as changed_at,
+        batch_id
     from {{ source('ops', 'touched_dates') }}
     where table_name = 'usage_events'
 ),
@@ -14,7 +17,11 @@ with touched as (
 events as {{ not_materialized() }} (
     -- event_date is the lake partition, the UTC day of occurred_at (a singular test checks it):
     -- read from the folder names, not computed from every row
-    select event_id, event_date, correction_of, batch_id
+    select
+        event_id,
+        event_date,
+        correction_of,
+        batch_id
     from {{ ref('stg_oltp__usage_events') }}
 ),
 
@@ -23,26 +30,48 @@ days as (
 ),
 
 bounds as (
-    select min(usage_date) as first_day, max(usage_date) as last_day from days
+    select
+        min(usage_date) as first_day,
+        max(usage_date) as last_day
+    from days
 ),
 
 corrections_of_other_days as (
-    select o.event_date as usage_date, t.changed_at
+    select
+        o.event_date as usage_date,
+        t.changed_at
     from events as c
-    inner join events as o on o.event_id = c.correction_of
-    inner join touched as t on t.batch_id = c.batch_id and t.usage_date = c.event_date
+    inner join events as o on c.correction_of = o.event_id
+    inner join touched as t on c.batch_id = t.batch_id and c.event_date = t.usage_date
     where c.correction_of is not null
 ),
 
 dimension_versions as (
+    -- a select per dimension, joined by union all from loop.last: SQLFluff misreads the indent of those lines
+    -- noqa: disable=LT02
     {% for dim in ['projects', 'organizations', 'usage_units'] %}
-    select
-        case when version_number = 1 then b.first_day else valid_from::date end as from_day,
-        coalesce(valid_to::date, b.last_day) as to_day,
-        first_loaded_at as changed_at
-    from {{ ref('int_' ~ dim ~ '_versioned') }}, bounds as b
-    {{ "union all" if not loop.last }}
+        select
+            case when v.version_number = 1 then b.first_day else v.valid_from::date end as from_day,
+            coalesce(v.valid_to::date, b.last_day) as to_day,
+            v.first_loaded_at as changed_at
+        from {{ ref('int_' ~ dim ~ '_versioned') }} as v, bounds as b
+        {{ "union all" if not loop.last }}
     {% endfor %}
+    -- noqa: enable=LT02
+),
+
+price_row_changes as (
+    -- when each price row was loaded, and when it was deleted
+    select
+        price_id,
+        first_loaded_at as changed_at
+    from {{ ref('int_prices_versioned') }}
+    union all
+    select
+        price_id,
+        deleted_loaded_at
+    from {{ ref('int_prices_versioned') }}
+    where deleted_at is not null
 ),
 
 price_changes as (
@@ -52,12 +81,8 @@ price_changes as (
         coalesce(v.effective_to::date, b.last_day) as to_day,
         greatest(c.changed_at, v.first_loaded_at) as changed_at
     from {{ ref('int_prices_versioned') }} as v
-    inner join (
-        select price_id, first_loaded_at as changed_at from {{ ref('int_prices_versioned') }}
-        union all
-        select price_id, deleted_loaded_at from {{ ref('int_prices_versioned') }} where deleted_at is not null
-    ) as c using (price_id),
-    bounds as b
+    inner join price_row_changes as c using (price_id),
+        bounds as b
 ),
 
 ranges as (
@@ -67,20 +92,27 @@ ranges as (
 ),
 
 expanded as (
-    select d.usage_date, r.changed_at
+    select
+        d.usage_date,
+        r.changed_at
     from ranges as r
     inner join days as d on d.usage_date between r.from_day and r.to_day
 ),
 
 final as (
-    select usage_date, max(changed_at) as changed_at
+    select
+        usage_date,
+        max(changed_at) as changed_at
     from (
-        select usage_date, changed_at from touched
+        select
+            usage_date,
+            changed_at
+        from touched
         union all
         select * from corrections_of_other_days
         union all
         select * from expanded
-    )
+    ) as changes
     where usage_date is not null
     group by usage_date
 )

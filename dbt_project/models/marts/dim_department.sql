@@ -6,11 +6,19 @@ with recursive departments as (
 ),
 
 tree as (
-    select department_id, name as path, 0 as depth, {{ list_of('department_id') }} as lineage
+    select
+        department_id,
+        name as path,
+        0 as depth,
+        {{ list_of('department_id') }} as lineage
     from departments
     where parent_department_id is null
     union all
-    select d.department_id, t.path || ' / ' || d.name, t.depth + 1, {{ list_append_item('t.lineage', 'd.department_id') }}
+    select
+        d.department_id,
+        t.path || ' / ' || d.name as path,
+        t.depth + 1 as depth,
+        {{ list_append_item('t.lineage', 'd.department_id') }} as lineage
     from departments as d
     inner join tree as t on d.parent_department_id = t.department_id
     where not {{ list_has('t.lineage', 'd.department_id') }}  -- a cycle would break the contract: stop, never loop

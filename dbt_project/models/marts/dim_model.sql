@@ -5,7 +5,12 @@ with versions as (
 ),
 
 final as (
-    select model_id, display_name, family, updated_at, deleted_at
+    select
+        model_id,
+        display_name,
+        family,
+        updated_at,
+        deleted_at
     from versions
 )
 

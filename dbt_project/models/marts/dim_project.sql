@@ -15,9 +15,9 @@ final as (
         archived_at,
         valid_from,
         valid_to,
-        valid_to is null and deleted_at is null as is_current,
         version_number,
-        deleted_at
+        deleted_at,
+        valid_to is null and deleted_at is null as is_current
     from versions
 )
 

@@ -5,7 +5,14 @@ with versions as (
 ),
 
 final as (
-    select usage_unit, product, unit_of_measure, description, registry_version, updated_at, deleted_at
+    select
+        usage_unit,
+        product,
+        unit_of_measure,
+        description,
+        registry_version,
+        updated_at,
+        deleted_at
     from versions
 )
 

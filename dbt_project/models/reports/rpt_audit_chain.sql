@@ -13,7 +13,7 @@ final as (
         count(*) filter (where chain_status = 'hash_mismatch') as hash_mismatches,
         count(*) filter (where chain_status = 'chain_break') as chain_breaks,
         coalesce(max(seq) - min(seq) + 1 - count(distinct seq), 0) = 0
-            and count(*) filter (where chain_status <> 'valid') = 0 as verified
+        and count(*) filter (where chain_status <> 'valid') = 0 as verified
     from audit
 )
 

@@ -7,7 +7,8 @@ with credentials as (
 ),
 
 as_of as (
-    select max(exported_at) as as_of from {{ source('ops', 'ingested_batches') }} where status = 'loaded'
+    select max(exported_at) as as_of from {{ source('ops', 'ingested_batches') }}
+    where status = 'loaded'
 ),
 
 dated as (
@@ -28,12 +29,14 @@ final as (
         owner_component,
         -- whole days, truncated toward zero: expired a day and five minutes ago is -1, not -2
         {{ trunc_div(micros_between('last_rotated_at', 'as_of'), 86400000000) }} as age_days,
-        case when expires_at is not null then {{ trunc_div(micros_between('as_of', 'expires_at'), 86400000000) }} end as days_to_expiry,
+        case when expires_at is not null then {{ trunc_div(micros_between('as_of', 'expires_at'), 86400000000) }} end
+            as days_to_expiry,
         case
             when revoked_at is not null then 'revoked'
             when expires_at is not null and as_of > expires_at then 'expired'
             when as_of > rotation_due_at then 'overdue'
-            when (expires_at is not null and expires_at <= {{ add_days('as_of', 14) }})
+            when
+                (expires_at is not null and expires_at <= {{ add_days('as_of', 14) }})
                 or rotation_due_at <= {{ add_days('as_of', 14) }} then 'due_soon'
             else 'ok'
         end as rotation_status,

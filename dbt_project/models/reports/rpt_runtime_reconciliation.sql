@@ -2,7 +2,9 @@
 -- (provider, provider_resource_id). A provider absent from the newest batch keeps its last listing.
 -- A provisioning runtime that has a provider resource counts as running.
 with inventory as (
-    select i.*, b.exported_at
+    select
+        i.*,
+        b.exported_at
     from {{ ref('stg_oltp__provider_inventory') }} as i
     inner join {{ source('ops', 'ingested_batches') }} as b using (batch_id)
 ),
@@ -25,36 +27,44 @@ runtimes as (
 
 joined as (
     select
-        coalesce(r.provider, p.provider) as provider,
-        coalesce(r.provider_resource_id, p.provider_resource_id) as provider_resource_id,
         r.runtime_id,
-        coalesce(r.project_id, p.project_tag) as project_id,
         r.state as platform_state,
         r.effective_state,
         p.state as provider_state,
         r.gpu_type as platform_gpu_type,
         p.gpu_type as provider_gpu_type,
-        p.observed_at as provider_observed_at
+        p.observed_at as provider_observed_at,
+        coalesce(r.provider, p.provider) as provider,
+        coalesce(r.provider_resource_id, p.provider_resource_id) as provider_resource_id,
+        coalesce(r.project_id, p.project_tag) as project_id
     from runtimes as r
     full outer join latest_listing as p
-        on r.provider = p.provider
-        and r.provider_resource_id = p.provider_resource_id
+        on
+            r.provider = p.provider
+            and r.provider_resource_id = p.provider_resource_id
 ),
 
 classified as (
     select
         *,
         case
-            when runtime_id is null then
-                case when provider_state in ('running', 'stopped') then 'orphan_at_provider' else 'in_sync' end
+            when runtime_id is null
+                then
+                    case when provider_state in ('running', 'stopped') then 'orphan_at_provider' else 'in_sync' end
             when effective_state = 'provisioning' then 'in_sync'  -- no provider resource yet
-            when provider_state is null then
-                case when effective_state = 'terminated' then 'in_sync' else 'missing_at_provider' end
+            when provider_state is null
+                then
+                    case when effective_state = 'terminated' then 'in_sync' else 'missing_at_provider' end
             when effective_state = 'terminated' and provider_state = 'terminated' then 'in_sync'
             when effective_state = 'terminated' then 'orphan_at_provider'
             when provider_state = 'terminated' then 'missing_at_provider'
             when effective_state <> provider_state then 'state_mismatch'
-            when platform_gpu_type is distinct from provider_gpu_type then 'attribute_mismatch'
+            -- `is distinct from`, spelled out (SQLFluff's DuckDB dialect does not parse it)
+            when
+                coalesce(
+                    platform_gpu_type <> provider_gpu_type, (platform_gpu_type is null) <> (provider_gpu_type is null)
+                )
+                then 'attribute_mismatch'
             else 'in_sync'
         end as drift_class
     from joined
@@ -71,13 +81,13 @@ final as (
         platform_gpu_type,
         provider_gpu_type,
         drift_class,
+        provider_observed_at,
         case drift_class
             when 'in_sync' then 'none'
             when 'orphan_at_provider' then 'cleanup_candidate'
             when 'missing_at_provider' then 'quarantine'
             else 'investigate'
-        end as recommended_action,
-        provider_observed_at
+        end as recommended_action
     from classified
 )
 

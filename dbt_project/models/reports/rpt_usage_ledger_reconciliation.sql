@@ -9,7 +9,8 @@
           incremental_strategy='insert_overwrite' if target.type == 'spark' else 'delete+insert',
           unique_key='charge_date', partition_by=['charge_date'], file_format='parquet',
           affected_days='int_reconciliation_affected_dates', on_schema_change='append_new_columns') }}
-with affected as (
+-- affected is read on an incremental run only
+with affected as (  -- noqa: ST03
     select charge_date from {{ ref('int_reconciliation_affected_dates') }}
 ),
 
@@ -63,7 +64,7 @@ joined as (
         l.currency as ledger_currency,
         u.usage_quantity,
         u.rated_amount_exact,
-        -- cents in 64 bits: a 128-bit column scans ~10x slower (macros/usage_incremental.sql, narrowed_columns)
+        -- cents in 64 bits (the contract pins decimal(18, 2)): DuckDB scans a 128-bit column slower
         {{ round_half_even('u.rated_amount_exact', 2) }}::decimal(18, 2) as rated_amount,
         l.ledger_quantity,
         l.ledger_amount,
@@ -73,11 +74,12 @@ joined as (
         coalesce(l.lines_without_quantity, 0) as lines_without_quantity
     from usage as u
     full outer join ledger as l
-        on u.organization_id = l.organization_id
-        and u.project_id is not distinct from l.project_id
-        and u.usage_unit is not distinct from l.usage_unit
-        and u.model_id is not distinct from l.model_id
-        and u.charge_date = l.charge_date
+        on
+            u.organization_id = l.organization_id
+            and u.project_id is not distinct from l.project_id
+            and u.usage_unit is not distinct from l.usage_unit
+            and u.model_id is not distinct from l.model_id
+            and u.charge_date = l.charge_date
 ),
 
 final as (
@@ -99,14 +101,16 @@ final as (
             when ledger_lines = 0 then 'missing_in_ledger'
             when usage_events = 0 then 'ledger_without_usage'
             when lines_without_quantity > 0 or usage_quantity <> ledger_quantity then 'quantity_mismatch'
-            when ledger_currency <> currency or abs({{ money_difference('ledger_amount', 'rated_amount') }}) > 0.01 then 'amount_mismatch'
+            when
+                ledger_currency <> currency or abs({{ money_difference('ledger_amount', 'rated_amount') }}) > 0.01
+                then 'amount_mismatch'
             else 'matched'
         end as status,
         rated_amount_exact,
         usage_events,
         unrated_events,
         ledger_lines,
-        (select max(changed_at) from {{ ref('int_reconciliation_changed_dates') }}) as _watermark
+        (select max(c.changed_at) from {{ ref('int_reconciliation_changed_dates') }} as c) as _watermark
     from joined
 )
 

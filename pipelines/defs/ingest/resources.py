@@ -8,7 +8,6 @@ from pipelines.lib.config import Settings
 from pipelines.lib.duck import connect
 from pipelines.lib.publish import remove_stale_temporaries, writer_lock
 
-
 REBUILD_TAG = "analytics/rebuild"
 
 

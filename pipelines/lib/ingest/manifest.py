@@ -12,7 +12,7 @@ import os
 import re
 import stat
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from models import TABLES
@@ -105,14 +105,14 @@ def delivery_stamp(batch_dir: Path) -> str:
 
 def batch_time(batch_id: str) -> datetime:
     """The export time a batch id starts with."""
-    return datetime.strptime(batch_id[:16], "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+    return datetime.strptime(batch_id[:16], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
 
 
 def _parse_time(text: object) -> datetime:
     if not isinstance(text, str) or not re.search(r"(Z|[+-]\d{2}:?\d{2})\Z", text):
         raise BatchRejected("manifest_invalid", f"exported_at {text!r} is not an ISO 8601 timestamp with a zone")
     try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(timezone.utc)
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
     except ValueError as exc:
         raise BatchRejected("manifest_invalid", f"exported_at {text!r} is not a timestamp") from exc
 
@@ -157,7 +157,7 @@ def read_manifest(batch_dir: Path, now: datetime | None = None) -> Batch:
     exported_at = _parse_time(doc.get("exported_at"))
     if exported_at.replace(microsecond=0) != batch_time(batch_id):
         raise BatchRejected("manifest_invalid", f"exported_at {doc.get('exported_at')} is not the time in the batch id")
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     if exported_at > now + FUTURE_TOLERANCE:
         # not the clock's reading: the recorded reason is the same on every run until it loads
         # (a new reason each run would be a new ingestion record, and a rebuild)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import polars as pl
 
@@ -93,7 +93,7 @@ def release_quarantine(con, settings: Settings) -> int:
            where released_at is null and starts_with(reason, 'unknown_')
            order by batch_id, table_name, row_number""").fetchall()
     released = 0
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     groups: dict[tuple, list] = {}
     for b, t, p, n, raw in pending:
         groups.setdefault((b, t, p), []).append((n, json.loads(raw)))

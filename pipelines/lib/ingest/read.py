@@ -263,10 +263,11 @@ JSONL_CHUNK_ROWS = 100_000  # lines held as Python objects at once; the rest are
 def _read_jsonl(path: Path, f: ManifestFile, table: Table, compression: str):
     """The whole file, from _jsonl_chunks."""
     frames, numbers, bad, delivered = [], [], [], []
-    for frame, chunk_numbers, chunk_bad, delivered in _jsonl_chunks(path, table, compression, JSONL_CHUNK_ROWS):
+    for frame, chunk_numbers, chunk_bad, chunk_delivered in _jsonl_chunks(path, table, compression, JSONL_CHUNK_ROWS):
         frames.append(frame)
         numbers += chunk_numbers
         bad += chunk_bad
+        delivered = chunk_delivered  # the columns the file delivered, known once its keys are read
     frame = pl.concat(frames, rechunk=True) if frames else _empty_text(table)
     return frame, numbers, bad, delivered or list(table.column_names)
 

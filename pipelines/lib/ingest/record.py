@@ -4,7 +4,7 @@ rows or keys in `raw`) and to the Parquet lake, inside the batch's transaction."
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import polars as pl
 
@@ -98,11 +98,11 @@ def _record_batch(con, batch_id, digest, exported_at, status, reason, files, now
         """insert or replace into ops.ingested_batches
            (batch_id, exported_at, loaded_at, status, reason, manifest_sha256, file_count, delivery_stamp)
            values (?, ?, ?, ?, ?, ?, ?, ?)""",
-        [batch_id, exported_at, now or datetime.now(timezone.utc), status, reason, digest, files, stamp])
+        [batch_id, exported_at, now or datetime.now(UTC), status, reason, digest, files, stamp])
 
 
 def _record_conflict(con, batch_id: str, digest: str) -> None:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     inserted = con.execute(
         "insert into ops.batch_conflicts values (?, ?, ?) on conflict do nothing returning 1",
         [batch_id, digest, now]).fetchall()

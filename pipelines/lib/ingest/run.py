@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
@@ -150,7 +150,7 @@ def ingest_batch(con, settings: Settings, batch_dir: Path, prepared: PreparedBat
         log.warning("batch %s rejected: %s", batch_dir.name, prepared.rejected)
         return prepared.rejected
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     current = None
     con.execute("begin transaction")
     try:

@@ -13,9 +13,10 @@ reversed as (
 final as (
     select e.*
     from entries as e
-    where e.entry_type = 'usage_charge'
+    where
+        e.entry_type = 'usage_charge'
         and e.reverses_entry_id is null
-        and e.entry_id not in (select entry_id from reversed)
+        and e.entry_id not in (select r.entry_id from reversed as r)
 )
 
 select * from final

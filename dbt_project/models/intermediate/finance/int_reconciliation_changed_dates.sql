@@ -5,44 +5,64 @@
 --   a ledger entry loaded (or released from quarantine), on its charge_date;
 --   a reversing entry loaded, on the charge_date of the entry it reverses.
 with usage_changes as (
-    select usage_date as charge_date, changed_at
+    select
+        usage_date as charge_date,
+        changed_at
     from {{ ref('int_usage_changed_dates') }}
 ),
 
 touched as (
     -- when each batch's ledger rows, by posted day (the lake partition), were loaded or released
-    select batch_id, day, max(recorded_at) as changed_at
+    select
+        batch_id,
+        day,
+        max(recorded_at) as changed_at
     from {{ source('ops', 'touched_dates') }}
     where table_name = 'ledger_entries'
     group by all
 ),
 
 entries as {{ not_materialized() }} (
-    select entry_id, charge_date, posted_at, reverses_entry_id, batch_id
+    select
+        entry_id,
+        charge_date,
+        posted_at,
+        reverses_entry_id,
+        batch_id
     from {{ ref('stg_oltp__ledger_entries') }}
 ),
 
 loaded as (
-    select e.charge_date, e.reverses_entry_id, t.changed_at
+    select
+        e.charge_date,
+        e.reverses_entry_id,
+        t.changed_at
     from entries as e
-    inner join touched as t on t.batch_id = e.batch_id and t.day = {{ utc_date('e.posted_at') }}
+    inner join touched as t on e.batch_id = t.batch_id and t.day = {{ utc_date('e.posted_at') }}
 ),
 
 reversed as (
-    select o.charge_date, r.changed_at
+    select
+        o.charge_date,
+        r.changed_at
     from loaded as r
-    inner join entries as o on o.entry_id = r.reverses_entry_id
+    inner join entries as o on r.reverses_entry_id = o.entry_id
 ),
 
 final as (
-    select charge_date, max(changed_at) as changed_at
+    select
+        charge_date,
+        max(changed_at) as changed_at
     from (
         select * from usage_changes
         union all
-        select charge_date, changed_at from loaded
+        select
+            charge_date,
+            changed_at
+        from loaded
         union all
         select * from reversed
-    )
+    ) as changes
     where charge_date is not null
     group by charge_date
 )

@@ -22,8 +22,10 @@ judged as (
         end as is_good
     from definitions as d
     inner join probes as p
-        on p.component = d.component
-        and (d.check_name is null or p.check_name = d.check_name)
+        on
+            d.component = p.component
+            and (d.check_name is null or d.check_name = p.check_name)
 )
 
-select * from judged where is_good is not null
+select * from judged
+where is_good is not null

@@ -8,9 +8,20 @@ with prices as (
 ),
 
 boundaries as (
-    select plan_id, usage_unit, model_id, effective_from as segment_from from prices
+    select
+        plan_id,
+        usage_unit,
+        model_id,
+        effective_from as segment_from
+    from prices
     union
-    select plan_id, usage_unit, model_id, effective_to from prices where effective_to is not null
+    select
+        plan_id,
+        usage_unit,
+        model_id,
+        effective_to
+    from prices
+    where effective_to is not null
 ),
 
 segments as (
@@ -39,14 +50,15 @@ final as (
         p.currency
     from segments as s
     inner join prices as p
-        on p.plan_id = s.plan_id
-        and p.usage_unit = s.usage_unit
-        and p.model_id is not distinct from s.model_id
-        and p.effective_from <= s.segment_from
-        and (p.effective_to is null or p.effective_to > s.segment_from)
+        on
+            s.plan_id = p.plan_id
+            and s.usage_unit = p.usage_unit
+            and p.model_id is not distinct from s.model_id
+            and s.segment_from >= p.effective_from
+            and (p.effective_to is null or s.segment_from < p.effective_to)
     qualify row_number() over (
         partition by s.plan_id, s.usage_unit, s.model_id, s.segment_from
-        order by p.effective_from desc, p.price_id
+        order by p.effective_from desc, p.price_id asc
     ) = 1
 )
 

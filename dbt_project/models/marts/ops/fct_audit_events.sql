@@ -26,17 +26,32 @@ hashed as (
 
 final as (
     select
-        audit_id, seq, occurred_at, actor_type, actor_id, action, resource_type, resource_id, organization_id,
-        outcome, privileged, scope, correlation_id, source_ip, prev_hash, row_hash,
+        audit_id,
+        seq,
+        occurred_at,
+        actor_type,
+        actor_id,
+        action,
+        resource_type,
+        resource_id,
+        organization_id,
+        outcome,
+        privileged,
+        scope,
+        correlation_id,
+        source_ip,
+        prev_hash,
+        row_hash,
+        recomputed_hash,
+        batch_id,
         case
             when recomputed_hash <> row_hash then 'hash_mismatch'
-            when chain_position = 1 then
-                case when seq = 1 and prev_hash <> repeat('0', 64) then 'chain_break' else 'valid' end
+            when chain_position = 1
+                then
+                    case when seq = 1 and prev_hash <> repeat('0', 64) then 'chain_break' else 'valid' end
             when prev_hash <> previous_row_hash then 'chain_break'
             else 'valid'
-        end as chain_status,
-        recomputed_hash,
-        batch_id
+        end as chain_status
     from hashed
 )
 

@@ -20,10 +20,11 @@ windowed as (
     from daily as d
     inner join definitions as s using (component, slo_name)
     inner join daily as w
-        on w.component = d.component
-        and w.slo_name = d.slo_name
-        and w.day > {{ add_days_to_date('d.day', '-s.window_days') }}
-        and w.day <= d.day
+        on
+            d.component = w.component
+            and d.slo_name = w.slo_name
+            and w.day > {{ add_days_to_date('d.day', '-s.window_days') }}
+            and d.day >= w.day
     group by all
 ),
 
