@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -88,15 +89,45 @@ def data_files(folder: Path) -> list[str]:
                   if not any(part.startswith(("_", ".")) for part in p.relative_to(folder).parts))
 
 
-def relations_to_copy(manifest_path: Path) -> list[tuple[str, str, str, list[str]]]:
+@dataclass(frozen=True)
+class Relation:
+    """A table dbt made, as the manifest describes it."""
+
+    schema: str
+    table: str
+    unique_id: str
+    columns: list[str]  # the documented columns, in the property file's order
+    description: str = ""
+    column_descriptions: dict[str, str] = field(default_factory=dict)
+
+
+def relations_to_copy(manifest_path: Path) -> list[Relation]:
     """The models dbt materializes as tables, and the sources dbt writes itself (ops.dbt_builds,
-    what the copied incremental models reflect): (schema, table, dbt id, documented columns)."""
+    what the copied incremental models reflect), with their documented columns and descriptions."""
     manifest = json.loads(manifest_path.read_text())
-    models = [(n["schema"], n["alias"], n["unique_id"], list(n["columns"])) for n in manifest["nodes"].values()
+
+    def relation(n: dict, table: str) -> Relation:
+        columns = n.get("columns") or {}
+        return Relation(n["schema"], table, n["unique_id"], list(columns), n.get("description") or "",
+                        {c: v.get("description") or "" for c, v in columns.items()})
+
+    models = [relation(n, n["alias"]) for n in manifest["nodes"].values()
               if n["resource_type"] == "model" and n["config"]["materialized"] in ("table", "incremental")]
-    sources = [(n["schema"], n["identifier"], n["unique_id"], list(n["columns"])) for n in manifest["sources"].values()
+    sources = [relation(n, n["identifier"]) for n in manifest["sources"].values()
                if n.get("meta", {}).get("written_by") == "dbt"]
     return models + sources
+
+
+def _comments(relation: Relation, columns: list[str]) -> list[str]:
+    """COMMENT ON statements for a copied table: what persist_docs writes on a DuckDB build."""
+    def quoted(text: str) -> str:
+        return "'" + text.replace("'", "''") + "'"
+
+    name = f'"{relation.schema}"."{relation.table}"'
+    out = [f"comment on table {name} is {quoted(relation.description)}"] if relation.description else []
+    out += [f'comment on column {name}."{c}" is {quoted(relation.column_descriptions[c])}'
+            for c in columns if relation.column_descriptions.get(c)]
+    return out
 
 
 def _select_list(columns: list[tuple[str, str]]) -> str:
@@ -117,7 +148,8 @@ def import_spark_build(con, settings: Settings, manifest_path: Path) -> dict[str
     incremental models reflect then describes the tables it sits beside, on either engine's next build."""
     tables = relation_columns(settings)
     plans = []
-    for schema, table, unique_id, documented in relations_to_copy(manifest_path):
+    for relation in relations_to_copy(manifest_path):
+        schema, table, unique_id, documented = relation.schema, relation.table, relation.unique_id, relation.columns
         if (schema, table) not in tables:
             raise SparkImportError(f"Spark has no table {schema}.{table} ({unique_id}): the build did not make it")
         spark = dict(tables[schema, table]["columns"])
@@ -128,11 +160,11 @@ def import_spark_build(con, settings: Settings, manifest_path: Path) -> dict[str
         files = data_files(folder)
         # partition columns are the files' folders (name=value), not stored in them
         partitions = {part.split("=", 1)[0] for f in files for part in Path(f).relative_to(folder).parts[:-1]}
-        plans.append(((schema, table), columns, files, partitions & set(spark)))
+        plans.append(((schema, table), columns, files, partitions & set(spark), _comments(relation, order)))
     copied = {}
     con.execute("begin")
     try:
-        for (schema, table), columns, files, partitions in plans:
+        for (schema, table), columns, files, partitions, comments in plans:
             con.execute(f'create schema if not exists "{schema}"')
             definition = ", ".join(f'"{name}" {duck}' for name, duck in columns)
             con.execute(f'create or replace table "{schema}"."{table}" ({definition})')
@@ -143,6 +175,8 @@ def import_spark_build(con, settings: Settings, manifest_path: Path) -> dict[str
                 names = ", ".join(f'"{name}"' for name, _ in columns)
                 con.execute(f'insert into "{schema}"."{table}" ({names}) select {_select_list(columns)} from {source}',
                             [files])
+            for statement in comments:
+                con.execute(statement)
             copied[f"{schema}.{table}"] = con.execute(f'select count(*) from "{schema}"."{table}"').fetchall()[0][0]
         con.execute("commit")
     except BaseException:

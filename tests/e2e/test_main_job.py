@@ -11,7 +11,7 @@ import duckdb
 import pytest
 
 from models import REASON_ORDER
-from pipelines.lib.config import SAMPLE_EXPORTS
+from pipelines.lib.config import PROJECT_ROOT, SAMPLE_EXPORTS
 from pipelines.lib.duck import first
 from tests.helpers import effective_totals_from_lake, expected_totals, run_log, run_pipeline, warehouse_fingerprint
 
@@ -53,7 +53,7 @@ def test_nothing_lost_every_input_row_is_accounted_for(built):
     """rows in file (from the manifest, not from us) = loaded + quarantined + duplicate, every file."""
     con = published(built)
     files = {(b, f["table"]): f["row_count"] for b, m in manifests() for f in m["files"]}
-    got = {(b, t): (n, l, q, d) for b, t, n, l, q, d in con.execute(
+    got = {(b, t): (n, loaded, q, d) for b, t, n, loaded, q, d in con.execute(
         "select batch_id, table_name, rows_in_file, rows_loaded, rows_quarantined, rows_duplicate "
         "from ops.ingested_files").fetchall()}
     loaded_batches = {b for (b,) in con.execute("select batch_id from ops.ingested_batches where status = 'loaded'").fetchall()}
@@ -88,6 +88,25 @@ def test_the_published_file_holds_tables_only(built):
     cols = dict(con.execute("select column_name, data_type from duckdb_columns() where schema_name = 'ops' "
                             "and table_name = 'ingested_batches'").fetchall())
     assert cols["exported_at"] == "TIMESTAMP WITH TIME ZONE"
+
+
+def test_every_mart_and_column_carries_its_description(built):
+    """persist_docs: what the property files say of each mart table and column is its COMMENT in
+    the published file (the DuckDB CLI and DBeaver show it), doc blocks rendered."""
+    manifest = json.loads((PROJECT_ROOT / "dbt_project" / "target" / "duckdb" / "manifest.json").read_text())
+    want = {}
+    for n in manifest["nodes"].values():
+        if n["resource_type"] == "model" and n["schema"] == "marts":
+            want[(n["alias"], None)] = n["description"]
+            want |= {(n["alias"], c): v["description"] for c, v in n["columns"].items()}
+    con = published(built)
+    got = {(t, None): c for t, c in con.execute(
+        "select table_name, comment from duckdb_tables() where schema_name = 'marts'").fetchall()}
+    got |= {(t, c): m for t, c, m in con.execute(
+        "select table_name, column_name, comment from duckdb_columns() where schema_name = 'marts'").fetchall()}
+    con.close()
+    assert got == want and all(want.values())
+    assert got[("fct_usage_daily", "organization_id")] == "The organization (tenant)."  # a doc block
 
 
 def test_the_run_is_recorded_in_the_dagster_instance(built):

@@ -39,7 +39,9 @@ def manifest(path: Path, daily_columns: list[str]) -> Path:
     nodes = {
         "model.p.fct_daily": {"resource_type": "model", "unique_id": "model.p.fct_daily", "schema": "marts",
                               "alias": "fct_daily", "config": {"materialized": "incremental"},
-                              "columns": {c: {} for c in daily_columns}},
+                              "description": "Usage per day, as finance's 'daily' sheet.",
+                              "columns": {c: {"description": f"The {c}." if c != "tags" else ""}
+                                          for c in daily_columns}},
         "model.p.int_windows": {"resource_type": "model", "unique_id": "model.p.int_windows", "schema": "intermediate",
                                 "alias": "int_windows", "config": {"materialized": "table"}, "columns": {}},
         "model.p.stg_view": {"resource_type": "model", "unique_id": "model.p.stg_view", "schema": "staging",
@@ -121,6 +123,13 @@ def test_a_spark_build_lands_with_the_documented_order_duckdb_types_and_open_end
                        "order by column_index").fetchall() == [("n", "BIGINT"), ("day", "DATE")]
     # views are not tables: never copied
     assert con.execute("select count(*) from duckdb_tables() where table_name = 'stg_view'").fetchall() == [(0,)]
+    # the descriptions dbt's persist_docs writes on DuckDB, from the manifest (a quote kept whole)
+    assert con.execute("select comment from duckdb_tables() where table_name = 'fct_daily'").fetchall() == [
+        ("Usage per day, as finance's 'daily' sheet.",)]
+    assert con.execute("select column_name, comment from duckdb_columns() where table_name = 'fct_daily' "
+                       "order by column_index").fetchall() == [
+        ("usage_date", "The usage_date."), ("organization_id", "The organization_id."), ("amount", "The amount."),
+        ("events", "The events."), ("tags", None)]
 
 
 def test_undocumented_columns_keep_sparks_order(spark_build):

@@ -16,7 +16,7 @@ import pytest
 
 from tests.helpers import project_dirs, write_batch
 from tests.reports.conftest import DIMENSIONS, line
-from tests.warehouse.conftest import build, ev, ingest
+from tests.warehouse.conftest import build, dbt, ev, ingest
 
 A, B = "20261110T000500Z-000001", "20261111T000500Z-000002"
 NOV7, NOV8, NOV9 = "2026-11-07", "2026-11-08", "2026-11-09"
@@ -72,12 +72,13 @@ def runs(tmp_path_factory):
     build(full, "--full-refresh", *SELECT)
     widened = widen(older.build_db)
     ingest(older)
-    build(older.data_dir, *SELECT)
-    return (first, incremental, rows(full / "warehouse" / "build" / "analytics.duckdb"), widened,
+    refused = dbt(older.data_dir, "build", *SELECT)
+    build(older.data_dir, "--full-refresh", *SELECT)  # the upgrade step CHANGELOG.md documents
+    return (first, incremental, rows(full / "warehouse" / "build" / "analytics.duckdb"), widened, refused,
             column_types(older.build_db), incremental_values, values(older.build_db))
 
 
-# What an older version stored wider (dbt_project/macros/usage_incremental.sql, narrowed_columns).
+# What a version before 0.2.0 stored wider: the column types the marts' contracts now pin narrower.
 WIDER = {("fct_usage_daily", "event_count"): "HUGEINT", ("fct_usage_daily", "unrated_event_count"): "HUGEINT",
          ("rpt_usage_ledger_reconciliation", "usage_events"): "HUGEINT",
          ("rpt_usage_ledger_reconciliation", "unrated_events"): "HUGEINT",
@@ -128,8 +129,11 @@ def test_days_nothing_changed_are_left_as_they_were(runs):
     assert incremental[(NOV8, "tie_down")][1] > first[(NOV8, "tie_down")][1]
 
 
-def test_a_warehouse_with_the_former_wider_types_is_narrowed_and_builds_the_same(runs):
-    *_, narrow, types, incremental, upgraded = runs
+def test_a_warehouse_with_the_former_wider_types_is_refused_and_a_full_refresh_upgrades_it(runs):
+    *_, narrow, refused, types, incremental, upgraded = runs
     assert narrow == {k: "DECIMAL(18,2)" if k[1] == "rated_amount" else "BIGINT" for k in WIDER}
-    assert types == narrow  # converted by the on-run-start hook before the incremental marts ran
+    # an incremental run does not write into a table whose stored types differ from the contract's
+    assert refused.returncode != 0
+    assert "The source and target schemas on this incremental model are out of sync" in refused.stdout
+    assert types == narrow  # after `--full-refresh`
     assert len(upgraded) == 4 and upgraded == incremental  # every value, money to the cent

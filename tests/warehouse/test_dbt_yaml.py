@@ -22,6 +22,11 @@ SOURCE = {"name", "description", "schema", "database", "loader", "meta", "tags",
 SOURCE_TABLE = {"name", "description", "identifier", "meta", "tags", "config", "columns", "data_tests", "tests",
                 "freshness", "loaded_at_field", "external", "quoting"}
 
+EXPOSURE = {"name", "label", "type", "maturity", "description", "owner", "depends_on", "meta", "tags", "url",
+            "config"}
+UNIT_TEST = {"name", "model", "description", "given", "expect", "overrides", "config", "versions"}
+UNIT_INPUT = {"input", "rows", "format", "fixture"}
+
 PROPERTY_FILES = sorted(p for p in (PROJECT_ROOT / "dbt_project" / "models").rglob("*.yml"))
 
 
@@ -37,6 +42,12 @@ def unknown_keys(doc: dict) -> list[str]:
             found += [f"source table {table.get('name')}: {k}" for k in set(table) - SOURCE_TABLE]
             for column in table.get("columns") or []:
                 found += [f"{table.get('name')}.{column.get('name')}: {k!r}" for k in set(column) - COLUMN]
+    for exposure in doc.get("exposures") or []:
+        found += [f"exposure {exposure.get('name')}: {k}" for k in set(exposure) - EXPOSURE]
+    for unit in doc.get("unit_tests") or []:
+        found += [f"unit test {unit.get('name')}: {k}" for k in set(unit) - UNIT_TEST]
+        for given in unit.get("given") or []:
+            found += [f"unit test {unit.get('name')} input: {k}" for k in set(given) - UNIT_INPUT]
     return found
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 from datetime import date
 from decimal import Decimal as D
@@ -10,7 +12,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines.lib.duck import first
-from tests.warehouse.conftest import build, dbt
+from tests.warehouse.conftest import DBT_DIR, build, dbt, marts
 
 
 def rows(scenario, table, stage="incremental"):
@@ -120,17 +122,22 @@ def test_the_rollup_test_catches_a_rollup_off_by_the_last_decimal(scenario, tmp_
     assert "usage_rollup_matches_events_usage_by_model_daily" in result.stdout
 
 
-def test_the_decimal_test_catches_a_float_column(scenario, tmp_path):
-    """is_decimal reads the column type by DESCRIBE, here through the where-subquery of a usage mart."""
-    data = tmp_path / "data"
+def test_a_mart_column_whose_type_changes_fails_the_build_on_its_contract(scenario, tmp_path):
+    """The marts' column types are enforced contracts: a model edited to produce a DOUBLE quantity
+    (in a scratch copy of the project) fails before anything is written, with dbt's own message."""
+    data, project = tmp_path / "data", tmp_path / "dbt_project"
     shutil.copytree(scenario["settings"].data_dir, data)
-    check = "is_decimal_usage_by_model_daily_quantity"
-    assert dbt(data, "test", "--select", check).returncode == 0
-    con = duckdb.connect(str(data / "warehouse" / "build" / "analytics.duckdb"))
-    con.execute("alter table marts.usage_by_model_daily alter quantity type double")
-    con.close()
-    result = dbt(data, "test", "--select", check)
-    assert result.returncode != 0 and check in result.stdout
+    shutil.copytree(DBT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
+    model = project / "models" / "marts" / "usage" / "usage_by_model_daily.sql"
+    sql = model.read_text()
+    assert "usage_rollup_measures()" in sql  # quantity is summed there
+    model.write_text(f"select * replace (cast(quantity as double) as quantity) from (\n{sql}\n) as edited")
+    before = marts(data / "warehouse" / "build" / "analytics.duckdb")["usage_by_model_daily"]
+    result = dbt(data, "build", "--select", "usage_by_model_daily", project=project)
+    assert result.returncode != 0
+    assert "This model has an enforced contract that failed" in result.stdout
+    assert re.search(r"\|\s*quantity\s*\|\s*DOUBLE\s*\|\s*DECIMAL\(38,9\)\s*\|\s*data type mismatch", result.stdout)
+    assert marts(data / "warehouse" / "build" / "analytics.duckdb")["usage_by_model_daily"] == before
 
 
 def test_a_run_tests_the_days_it_rebuilt(scenario, tmp_path):
@@ -158,6 +165,25 @@ def test_a_run_tests_the_days_it_rebuilt(scenario, tmp_path):
                 [days[-1]])
     con.close()
     assert dbt(data, "test", "--select", "usage_by_model_daily").returncode != 0
+
+
+def test_a_day_range_rebuild_rebuilds_those_days_and_changes_nothing(scenario, tmp_path):
+    """RebuildConfig's rebuild_from/rebuild_to (the UI's launch config, `run --rebuild-days`) reach
+    dbt as vars: the incremental marts rebuild those days although nothing changed; the result
+    equals what was there. A var that is not a day fails the build before any model runs."""
+    data = tmp_path / "data"
+    shutil.copytree(scenario["settings"].data_dir, data)
+    db = data / "warehouse" / "build" / "analytics.duckdb"
+    build(data, "--vars", json.dumps({"rebuild_from": "2026-11-09", "rebuild_to": "2026-11-10"}))
+    con = duckdb.connect(str(db), read_only=True)
+    rebuilt = {d for (d,) in con.execute("select usage_date from intermediate.int_usage_affected_dates").fetchall()}
+    recon = {d for (d,) in con.execute("select charge_date from intermediate.int_reconciliation_affected_dates"
+                                       ).fetchall()}
+    con.close()
+    assert rebuilt == recon == {date(2026, 11, 9), date(2026, 11, 10)}  # the days with usage: 9, 10, 12, 14, 15
+    assert marts(db) == scenario["rerun"]
+    bad = dbt(data, "build", "--exclude-resource-type", "unit_test", "--vars", "{rebuild_from: '9 Nov', rebuild_to: x}")
+    assert bad.returncode != 0 and "rebuild_from and rebuild_to must both be days as YYYY-MM-DD" in bad.stdout
 
 
 def test_the_lake_id_test_counts_the_rebuilt_days_ids_over_every_day(scenario, tmp_path):

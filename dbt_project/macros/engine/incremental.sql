@@ -43,7 +43,25 @@
     from {{ ref(g.changes) }} as c
     {%- if not flags.FULL_REFRESH %}
     where c.changed_at > coalesce((select watermark from reflected), {{ instant_min() }})
+    {%- set days = rebuild_days() %}
+    {%- if days %}
+        -- a rebuild of these days, asked for by the run (RebuildConfig, pipelines/defs/warehouse/assets.py)
+        or c.{{ g.day }} between cast('{{ days[0] }}' as date) and cast('{{ days[1] }}' as date)
     {%- endif %}
+    {%- endif %}
+{%- endmacro %}
+
+{# The day range a run asks to rebuild (--vars '{rebuild_from: YYYY-MM-DD, rebuild_to: YYYY-MM-DD}'),
+   checked here too since the vars may come from a hand-typed dbt command; none when not asked. #}
+{% macro rebuild_days() -%}
+    {%- set first_day, last_day = var('rebuild_from', none), var('rebuild_to', none) -%}
+    {%- if first_day is none and last_day is none -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- for d in [first_day, last_day] if not modules.re.fullmatch('[0-9]{4}-[0-9]{2}-[0-9]{2}', d | string) -%}
+        {{ exceptions.raise_compiler_error("rebuild_from and rebuild_to must both be days as YYYY-MM-DD, not " ~ d) }}
+    {%- endfor -%}
+    {{ return([first_day | string, last_day | string]) }}
 {%- endmacro %}
 
 {# A model's filter to its affected days, on an incremental run; every day otherwise. #}

@@ -1,16 +1,14 @@
 import dagster as dg
 
 from pipelines.defs.ingest.resources import WarehouseResource
+from pipelines.defs.warehouse.assets import exposure_deps
 from pipelines.lib.ops_report import ops_report
 from pipelines.lib.reports import finance_report
-
-FINANCE_MARTS = ["rpt_usage_ledger_reconciliation", "rpt_reconciliation_summary", "rpt_ledger_non_usage_entries",
-                 "rpt_runtime_reconciliation"]
 
 
 @dg.asset(
     group_name="reports",
-    deps=[dg.AssetKey(["marts", name]) for name in FINANCE_MARTS],
+    deps=exposure_deps("finance_reconciliation_report"),  # the dbt exposure finance_reconciliation_pack
     kinds={"excel", "csv"},
     owners=["team:finance-data"],
     description=(
@@ -44,13 +42,9 @@ def finance_reconciliation_report(context: dg.AssetExecutionContext, warehouse: 
     })
 
 
-OPS_MARTS = ["rpt_slo_status", "fct_sli_daily", "fct_slo_budget_daily", "rpt_source_freshness",
-             "rpt_credential_rotation", "rpt_audit_chain", "fct_audit_events"]
-
-
 @dg.asset(
     group_name="reports",
-    deps=[dg.AssetKey(["marts", name]) for name in OPS_MARTS],
+    deps=exposure_deps("ops_status_report"),  # the dbt exposure ops_status_page
     kinds={"html", "plotly"},
     owners=["team:sre", "team:security"],
     description=(
