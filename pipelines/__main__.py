@@ -82,7 +82,8 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def run_main_job(settings: Settings, rebuild: bool = False, verbose: bool = False) -> int:
+def run_main_job(settings: Settings, rebuild: bool = False, verbose: bool = False,
+                 rebuild_config: dict | None = None) -> int:
     """The main job, in this process (its executor is in-process anyway): one Python start-up and
     one load of the definitions, recorded in the instance under DAGSTER_HOME like any run.
 
@@ -90,13 +91,18 @@ def run_main_job(settings: Settings, rebuild: bool = False, verbose: bool = Fals
     (pipelines/lib/screen.py); Dagster's and dbt's full output goes to logs/run-<time>.log under
     the data directory, or, with `verbose`, to the screen as it comes.
 
-    First, unless `rebuild`: when nothing is new (pipelines/lib/noop.py), no run starts at all."""
-    if not rebuild and report_nothing_new(settings):
+    `rebuild_config` is the dbt step's RebuildConfig (a full refresh, a day range), as the UI's
+    launchpad takes it.
+
+    First, unless `rebuild` or a rebuild config: when nothing is new (pipelines/lib/noop.py), no
+    run starts at all."""
+    if not rebuild and not rebuild_config and report_nothing_new(settings):
         return 0
-    return launch_main_job(settings, rebuild, verbose)
+    return launch_main_job(settings, rebuild, verbose, rebuild_config)
 
 
-def launch_main_job(settings: Settings, rebuild: bool = False, verbose: bool = False) -> int:
+def launch_main_job(settings: Settings, rebuild: bool = False, verbose: bool = False,
+                    rebuild_config: dict | None = None) -> int:
     """The main job through Dagster (run_main_job, past its no-op shortcut)."""
     os.environ.update(child_env(settings))
     import dagster as dg
@@ -121,8 +127,9 @@ def launch_main_job(settings: Settings, rebuild: bool = False, verbose: bool = F
             watcher = screen.RunWatcher(instance, tags, out, out.isatty(), screen.dbt_node_count(dbt_project.manifest_path))
             watcher.start()
         try:
+            run_config = {"ops": {"warehouse_dbt_models": {"config": rebuild_config}}} if rebuild_config else None
             result = dg.execute_job(dg.reconstructable(main_job_def), instance=instance, tags=tags,
-                                    raise_on_error=False)
+                                    run_config=run_config, raise_on_error=False)
         finally:
             if watcher:
                 watcher.stop.set()
@@ -227,6 +234,10 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help="ingest every new complete batch, rebuild, publish (through Dagster)")
     run.add_argument("--rebuild", action="store_true",
                      help="rebuild and publish even when nothing changed since the last publish")
+    run.add_argument("--full-refresh", action="store_true",
+                     help="rebuild every table from the lake (dbt --full-refresh): the upgrade step a release may ask for")
+    run.add_argument("--rebuild-days", metavar="FROM:TO",
+                     help="also rebuild these UTC days (YYYY-MM-DD:YYYY-MM-DD) of the incremental marts")
     run.add_argument("-v", "--verbose", action="store_true",
                      help="show Dagster's and dbt's full output as it comes (by default it goes to a log file)")
     sub.add_parser("verify", help="check the lake against the ingestion record, every file's sha256 included, "
@@ -244,7 +255,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     if args.command == "run":
-        return run_main_job(settings, rebuild=args.rebuild, verbose=args.verbose)
+        rebuild_config = {"full_refresh": True} if args.full_refresh else {}
+        if args.rebuild_days:
+            first_day, sep, last_day = args.rebuild_days.partition(":")
+            if not sep:
+                parser.error("--rebuild-days takes FROM:TO, e.g. 2026-11-01:2026-11-07")
+            rebuild_config |= {"rebuild_from": first_day, "rebuild_to": last_day}
+        return run_main_job(settings, rebuild=args.rebuild, verbose=args.verbose, rebuild_config=rebuild_config)
     if args.command == "verify":
         return verify(settings)
     if args.command == "reingest":

@@ -10,3 +10,14 @@ hourly_ingest = dg.ScheduleDefinition(
     default_status=dg.DefaultScheduleStatus.STOPPED,
     description="Every hour: ingest what is new, rebuild what changed, publish. Safe on an empty exports folder.",
 )
+
+# Reads only the published warehouse: safe to run often, and while a run works.
+source_freshness_every_10_minutes = dg.ScheduleDefinition(
+    name="source_freshness_every_10_minutes",
+    cron_schedule="*/10 * * * *",
+    job_name="source_freshness_job",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Every 10 minutes: each export table's lag by the wall clock; a stopped exporter turns its checks red "
+                "and sends one alert (ANALYTICS_ALERT_WEBHOOK).",
+)

@@ -1,11 +1,14 @@
+import json
 import os
 import re
 import shutil
 from collections.abc import Mapping
+from datetime import date
 from typing import Any
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
+from pydantic import Field
 
 from pipelines.defs.ingest.resources import WarehouseResource
 from pipelines.defs.warehouse.project import dbt_project
@@ -66,15 +69,62 @@ ROW_COUNT = re.compile(r"row count: (?P<unique_id>\S+) (?P<rows>\d+)")
 translator = WarehouseTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
 
 
+def exposure_deps(asset_name: str) -> list[dg.AssetKey]:
+    """The asset keys of the models a dbt exposure reads: the exposure whose meta.dagster_asset names
+    this asset (dbt_project/models/reports/_exposures.yml), one place for who reads which mart."""
+    manifest = json.loads(dbt_project.manifest_path.read_text())
+    found = [e for e in manifest["exposures"].values() if e.get("meta", {}).get("dagster_asset") == asset_name]
+    if len(found) != 1:
+        raise ValueError(f"{len(found)} dbt exposures name the asset {asset_name!r} (meta.dagster_asset): one expected")
+    return [translator.get_asset_spec(manifest, unique_id, dbt_project).key
+            for unique_id in found[0]["depends_on"]["nodes"]]
+
+
+class RebuildConfig(dg.Config):
+    """What the dbt step rebuilds beyond what changed since the last build: the main job's launch
+    config in the UI (ops: warehouse_dbt_models: config), or `python -m pipelines run
+    --full-refresh | --rebuild-days FROM:TO`. Either runs under the writer lock like any run."""
+
+    full_refresh: bool = Field(
+        default=False,
+        description="Rebuild every table from the lake (dbt --full-refresh), every day of every mart; "
+                    "also the upgrade step after a release that changes a mart's stored columns.")
+    rebuild_from: str | None = Field(
+        default=None, description="First UTC day (YYYY-MM-DD) the incremental marts rebuild, with rebuild_to, "
+                                  "on top of the days that changed.")
+    rebuild_to: str | None = Field(default=None, description="Last UTC day (YYYY-MM-DD) of that range, inclusive.")
+
+    def dbt_args(self) -> list[str]:
+        """The dbt build's extra arguments; a clear Failure on a bad range."""
+        args = ["--full-refresh"] if self.full_refresh else []
+        if (self.rebuild_from is None) != (self.rebuild_to is None):
+            raise dg.Failure("rebuild_from and rebuild_to go together: give both days, or neither")
+        if self.rebuild_from is not None:
+            try:
+                first_day, last_day = date.fromisoformat(self.rebuild_from), date.fromisoformat(self.rebuild_to)
+            except ValueError as e:
+                raise dg.Failure(f"rebuild_from / rebuild_to must be days as YYYY-MM-DD: {e}") from None
+            if first_day > last_day:
+                raise dg.Failure(f"rebuild_from {first_day} is after rebuild_to {last_day}")
+            # read by affected_days_sql (dbt_project/macros/engine/incremental.sql)
+            args += ["--vars", json.dumps({"rebuild_from": first_day.isoformat(), "rebuild_to": last_day.isoformat()})]
+        return args
+
+
 @dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, dagster_dbt_translator=translator,
             )
-def warehouse_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
+def warehouse_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource,
+                         config: RebuildConfig):
     """Every dbt model (staging, intermediate, marts, reports) and its tests, with `dbt build`, on
     the engine ANALYTICS_ENGINE names; a Spark build is then copied into the DuckDB build file.
     Usage marts are incremental by affected day (dbt_project/macros/engine/incremental.sql).
-    Skipped, with everything downstream, when nothing changed since the last publish."""
-    if warehouse.build_is_current(context):
+    Skipped, with everything downstream, when nothing changed since the last publish, unless the
+    run asks for a rebuild (RebuildConfig)."""
+    extra = config.dbt_args()
+    if not extra and warehouse.build_is_current(context):
         return
+    if extra:
+        context.log.info(f"rebuild asked: dbt build {' '.join(extra)}")
     settings = warehouse.settings()
     build_state.invalidate(settings)  # the build warehouse changes from here on
     con = warehouse.connect()
@@ -86,7 +136,10 @@ def warehouse_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
         shutil.rmtree(settings.spark_relation_columns_dir, ignore_errors=True)
     # Each event goes to Dagster as dbt reports it (the UI follows the build node by node), a
     # table's materialization with the row count dbt logged for it (macros/row_count.sql).
-    invocation = dbt.cli(["build"], context=context, target_path=settings.dbt_target_dir)
+    # dbt's unit tests check the models' logic on fixed inputs, not the data: `make test` runs them
+    # (tests/warehouse/test_dbt_unit_tests.py), the build leaves them out
+    invocation = dbt.cli(["build", "--exclude-resource-type", "unit_test", *extra], context=context,
+                         target_path=settings.dbt_target_dir)
     rows: dict[str, int] = {}
     for n, raw in enumerate(invocation.stream_raw_events(), start=1):
         if n == 20:
