@@ -38,3 +38,38 @@ def built_run(tmp_path_factory):
 @pytest.fixture(scope="session")
 def built(built_run) -> Settings:
     return built_run[0]
+
+
+# `make test` runs the suite on two workers (pytest-xdist). Tests sharing an expensive fixture run on
+# one worker, so it is built once: the session's warehouse (`built`), a package's scenario, else a
+# module's own fixtures. By path: pytest-xdist's own grouping (--dist loadgroup, xdist_group marks)
+# has no effect under pytest 9 (it renames test ids through an attribute pytest 9 no longer reads).
+SHARED_WAREHOUSE = ("tests/e2e/", "tests/ui/", "tests/orchestration/test_alerts.py",
+                    "tests/reliability/test_crash_recovery.py")
+PACKAGE_SCENARIOS = ("tests/warehouse/", "tests/reports/", "tests/ops/")
+
+
+def worker_group(nodeid: str) -> str:
+    path = nodeid.split("::", 1)[0]
+    if path.startswith(SHARED_WAREHOUSE):
+        return "built"
+    return next((p for p in PACKAGE_SCENARIOS if path.startswith(p)), path)
+
+
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedFixtureScheduling(LoadScopeScheduling):
+        """Whole groups of tests (worker_group) to a worker, the biggest first come first."""
+
+        def _split_scope(self, nodeid: str) -> str:
+            return worker_group(nodeid)
+
+    return SharedFixtureScheduling(config, log)
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if {"built", "built_run"} & set(item.fixturenames) and worker_group(item.nodeid) != "built":
+            raise pytest.UsageError(f"{item.nodeid} uses the session's warehouse: add its file to SHARED_WAREHOUSE "
+                                    "(tests/conftest.py), or a second worker builds it again")

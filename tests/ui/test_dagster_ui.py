@@ -1,11 +1,13 @@
 """The Dagster UI end to end in a real browser: `python -m pipelines dev` (what `make dev` runs) on
-a free port against a temporary data directory; launch the main job from the UI, wait for it to
-succeed, look at the asset graph and an asset's checks, then stop the UI with Ctrl-C."""
+a free port against a copy of the session's built warehouse; launch the main job from the UI's
+launchpad as a full refresh (its config), wait for it to succeed, look at the asset graph and an
+asset's checks, then stop the UI with Ctrl-C."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -48,7 +50,10 @@ def wait_for(predicate, timeout: float, what: str):
 
 
 @pytest.fixture
-def ui(tmp_path):
+def ui(built, tmp_path):
+    # the sample already loaded and built: the sensor's run (on by default) finds nothing new, and the
+    # full refresh rebuilds every table of a warehouse that has them
+    shutil.copytree(built.data_dir, tmp_path / "data", symlinks=True)
     port = free_port()
     env = dict(os.environ, ANALYTICS_DATA_DIR=str(tmp_path / "data"), ANALYTICS_EXPORTS_DIR=str(SAMPLE_EXPORTS))
     env.pop("DAGSTER_HOME", None)
@@ -73,7 +78,10 @@ def ui(tmp_path):
         log.close()
 
 
-def test_launch_the_main_job_from_the_ui_and_inspect_assets_and_checks(ui, tmp_path):
+FULL_REFRESH = "ops:\n  warehouse_dbt_models:\n    config:\n      full_refresh: true\n"
+
+
+def test_launch_a_full_refresh_from_the_ui_and_inspect_assets_and_checks(ui, tmp_path):
     port, location, proc = ui
     home = tmp_path / "data" / "dagster"
     base = f"http://127.0.0.1:{port}"
@@ -83,6 +91,11 @@ def test_launch_the_main_job_from_the_ui_and_inspect_assets_and_checks(ui, tmp_p
             page.get_by_role("button", name="Skip").click(timeout=10000)
         except Exception:  # noqa: BLE001 - no dialog this time
             pass
+        # the launchpad's config editor (CodeMirror): the dbt step's RebuildConfig
+        page.locator(".CodeMirror").first.wait_for(timeout=30000)
+        page.evaluate("yaml => document.querySelector('.CodeMirror').CodeMirror.setValue(yaml)", FULL_REFRESH)
+        page.get_by_text("full_refresh").first.wait_for(timeout=10000)
+        page.screenshot(path=str(artifact("ui_launchpad_full_refresh.png")))
         page.get_by_role("button", name="Launch Run").click()
         page.wait_for_url("**/runs/**", timeout=60000)
         run_id = page.url.split("/runs/")[1].split("?")[0].strip("/")
@@ -99,9 +112,9 @@ def test_launch_the_main_job_from_the_ui_and_inspect_assets_and_checks(ui, tmp_p
             page.get_by_text(group, exact=True).first.wait_for(timeout=30000)
         page.screenshot(path=str(artifact("ui_asset_graph.png")))
 
-        # The sensor (on by default) may have queued a run for the same new batches: whichever ran
-        # second found nothing new and skipped the build, so its checks show as skipped. Wait for
-        # every run, then the dbt test must have passed in the one that built.
+        # The sensor (on by default) may have queued a run for the batches it sees for the first
+        # time: it finds nothing new and skips the build, so its checks show as skipped. Wait for
+        # every run, then the dbt test must have passed in the full refresh.
         wait_for(lambda: all(r["status"] in ("SUCCESS", "FAILURE", "CANCELED") for r in gql(
             port, "{ runsOrError { ... on Runs { results { status } } } }")["runsOrError"]["results"]), 420, "every run")
         page.goto(f"{base}/assets/marts/fct_usage_events?view=checks")
@@ -113,7 +126,11 @@ def test_launch_the_main_job_from_the_ui_and_inspect_assets_and_checks(ui, tmp_p
         with dg.DagsterInstance.from_config(str(home)) as instance:
             runs = instance.get_runs()
             history = instance.event_log_storage.get_asset_check_execution_history(check, limit=10)
+            launched = instance.get_run_by_id(run_id)
+            logs = [e.user_message for e in instance.all_logs(run_id)]
         assert runs and all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
+        assert launched.run_config["ops"]["warehouse_dbt_models"]["config"] == {"full_refresh": True}
+        assert any("rebuild asked: dbt build --full-refresh" in m for m in logs)
         assert any(h.status.value == "SUCCEEDED" for h in history), [h.status for h in history]
 
         page.goto(f"{base}/assets/ops/ingested_files?view=checks")
