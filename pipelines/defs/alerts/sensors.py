@@ -6,7 +6,8 @@ from pipelines.lib import alerts
 @dg.run_failure_sensor(
     name="alert_on_run_failure",
     default_status=dg.DefaultSensorStatus.RUNNING,
-    monitor_all_code_locations=False,
+    # every run recorded in this instance: also `make run`'s, which carry no code location
+    monitor_all_code_locations=True,
     description="One alert per failed run of any job here, to ANALYTICS_ALERT_WEBHOOK (else the sensor's log): "
                 "the job, the run, the step that failed and why, and a link to the run.",
 )
