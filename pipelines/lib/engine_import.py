@@ -152,15 +152,18 @@ def import_spark_build(con, settings: Settings, manifest_path: Path) -> dict[str
         schema, table, unique_id, documented = relation.schema, relation.table, relation.unique_id, relation.columns
         if (schema, table) not in tables:
             raise SparkImportError(f"Spark has no table {schema}.{table} ({unique_id}): the build did not make it")
-        spark = dict(tables[schema, table]["columns"])
-        # the contract's order where the YAML documents every column; Spark's otherwise
-        order = documented if set(documented) == set(spark) else list(spark)
-        columns = [(name, duckdb_type(spark[name], f"{schema}.{table}.{name}")) for name in order]
+        spark = {name.lower(): spark_type for name, spark_type in tables[schema, table]["columns"]}
+        # the contract's order and spelling where the YAML documents every column (a Hive metastore
+        # may keep names lower case; DuckDB matches names case-insensitively); Spark's otherwise
+        order = (documented if sorted(c.lower() for c in documented) == sorted(spark)
+                 else [name for name, _ in tables[schema, table]["columns"]])
+        columns = [(name, duckdb_type(spark[name.lower()], f"{schema}.{table}.{name}")) for name in order]
         folder = local_path(tables[schema, table]["location"])
         files = data_files(folder)
         # partition columns are the files' folders (name=value), not stored in them
         partitions = {part.split("=", 1)[0] for f in files for part in Path(f).relative_to(folder).parts[:-1]}
-        plans.append(((schema, table), columns, files, partitions & set(spark), _comments(relation, order)))
+        plans.append(((schema, table), columns, files, {p for p in partitions if p.lower() in spark},
+                      _comments(relation, order)))
     copied = {}
     con.execute("begin")
     try:
@@ -169,7 +172,8 @@ def import_spark_build(con, settings: Settings, manifest_path: Path) -> dict[str
             definition = ", ".join(f'"{name}" {duck}' for name, duck in columns)
             con.execute(f'create or replace table "{schema}"."{table}" ({definition})')
             if files:
-                hive_types = {name: duck for name, duck in columns if name in partitions}
+                duck_of = {name.lower(): duck for name, duck in columns}
+                hive_types = {name: duck_of[name.lower()] for name in partitions}  # the folders' spelling
                 source = (f"read_parquet(?, hive_partitioning = {str(bool(partitions)).lower()}"
                           + (f", hive_types = {hive_types!r}" if hive_types else "") + ")")
                 names = ", ".join(f'"{name}"' for name, _ in columns)

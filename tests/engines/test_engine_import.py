@@ -132,6 +132,22 @@ def test_a_spark_build_lands_with_the_documented_order_duckdb_types_and_open_end
         ("events", "The events."), ("tags", None)]
 
 
+def test_documented_names_keep_their_spelling_when_spark_keeps_another_case(spark_build):
+    """A Hive metastore may keep column names lower case (FOCUS's are CamelCase): the copy matches
+    them without regard to case and writes the property file's spelling and order."""
+    settings, tmp_path = spark_build
+    documented = ["Usage_Date", "Organization_Id", "Amount", "Events", "Tags"]
+    con = build_file(tmp_path)
+    import_spark_build(con, settings, manifest(tmp_path / "manifest.json", documented))
+    assert con.execute("select column_name, data_type from duckdb_columns() where table_name = 'fct_daily' "
+                       "order by column_index").fetchall() == [
+        ("Usage_Date", "DATE"), ("Organization_Id", "VARCHAR"), ("Amount", "DECIMAL(38,18)"),
+        ("Events", "BIGINT"), ("Tags", "VARCHAR[]")]
+    assert con.execute('select "Usage_Date"::varchar, "Organization_Id", "Events" from marts.fct_daily '
+                       "order by all").fetchall() == [("2026-11-01", "o1", 3), ("2026-11-01", "o2", 1),
+                                                      ("2026-11-02", "o1", 2)]
+
+
 def test_undocumented_columns_keep_sparks_order(spark_build):
     settings, tmp_path = spark_build
     con = build_file(tmp_path)
