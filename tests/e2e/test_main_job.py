@@ -90,6 +90,23 @@ def test_the_published_file_holds_tables_only(built):
     assert cols["exported_at"] == "TIMESTAMP WITH TIME ZONE"
 
 
+def test_focus_usage_charges_add_up_to_the_reconciliation_to_the_cent(built):
+    """rpt_focus_charges (FOCUS 1.2): BilledCost per organization and day equals the reconciliation's
+    rated amounts (each key's rated amount rounded half-even), cent for cent, on the sample."""
+    con = published(built)
+    focus = dict(((o, str(d)), s) for o, d, s in con.execute(
+        "select BillingAccountId, ChargePeriodStart::date, sum(BilledCost) from marts.rpt_focus_charges "
+        "where ChargeCategory = 'Usage' group by all").fetchall())
+    recon = dict(((o, str(d)), s) for o, d, s in con.execute(
+        "select organization_id, charge_date, sum(rated_amount) from marts.rpt_usage_ledger_reconciliation "
+        "where rated_amount is not null group by all").fetchall())
+    keys = con.execute("select count(*), count(distinct (BillingAccountId, SubAccountId, SkuId, x_ModelId, "
+                       "ChargePeriodStart)) from marts.rpt_focus_charges").fetchall()[0]
+    con.close()
+    assert focus == recon and len(focus) > 10
+    assert keys[0] > keys[1]  # some keys hold several rows (prices, departments, resources): the cents were shared
+
+
 def test_every_mart_and_column_carries_its_description(built):
     """persist_docs: what the property files say of each mart table and column is its COMMENT in
     the published file (the DuckDB CLI and DBeaver show it), doc blocks rendered."""

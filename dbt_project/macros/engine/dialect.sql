@@ -239,3 +239,28 @@ having coalesce(max(column_type), 'missing') not like '{{ type_prefix }}%'
 select '{{ column_name }}' as column_name, '{{ found.type }}' as column_type
 where {{ 'false' if found.type.upper().startswith(type_prefix) else 'true' }}
 {% endmacro %}
+
+{# The first day of a date's month, and a date some months later (billing periods). #}
+{% macro month_start(d) -%}
+    {{ return(adapter.dispatch('month_start')(d)) }}
+{%- endmacro %}
+
+{% macro duckdb__month_start(d) -%}
+    cast(date_trunc('month', {{ d }}) as date)
+{%- endmacro %}
+
+{% macro spark__month_start(d) -%}
+    trunc({{ d }}, 'MM')
+{%- endmacro %}
+
+{% macro add_months_to_date(d, months) -%}
+    {{ return(adapter.dispatch('add_months_to_date')(d, months)) }}
+{%- endmacro %}
+
+{% macro duckdb__add_months_to_date(d, months) -%}
+    cast({{ d }} + to_months(cast({{ months }} as integer)) as date)
+{%- endmacro %}
+
+{% macro spark__add_months_to_date(d, months) -%}
+    add_months({{ d }}, {{ months }})
+{%- endmacro %}
