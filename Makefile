@@ -34,6 +34,14 @@ $(VENV)/.synced: requirements.lock
 	uv pip sync --quiet --compile-bytecode --python $(PY) requirements.lock
 	@touch $@
 
+# the FinOps Foundation's focus-validator, in its own environment (its pins clash with ours): tests only
+FOCUS_VENV := .venv-focus-validator
+$(FOCUS_VENV)/.synced: tests/e2e/focus_validator.lock
+	@command -v uv >/dev/null || python3 -m pip install --quiet uv
+	uv venv --quiet --allow-existing --python python3.11 $(FOCUS_VENV)
+	uv pip sync --quiet --python $(FOCUS_VENV)/bin/python $<
+	@touch $@
+
 dbt_project/target/%/manifest.json: $(VENV)/.synced $(DBT_SOURCES)
 	ANALYTICS_ENGINE=$* dagster-dbt project prepare-and-package --file pipelines/defs/warehouse/project.py
 
@@ -46,7 +54,7 @@ dev: $(MANIFEST) $(if $(filter spark,$(ANALYTICS_ENGINE)),java)
 # the tests build on both engines; two workers (pytest-xdist), the tests sharing a built warehouse
 # on one (tests/conftest.py). TEST_WORKERS=0 runs them in this process, one after the other.
 TEST_WORKERS ?= 2
-test: dbt_project/target/duckdb/manifest.json dbt_project/target/spark/manifest.json browser java
+test: dbt_project/target/duckdb/manifest.json dbt_project/target/spark/manifest.json browser java $(FOCUS_VENV)/.synced
 	$(PY) -m pytest -q -n $(TEST_WORKERS)
 
 # ruff for Python (pyproject.toml), SQLFluff for the dbt SQL (dbt_project/.sqlfluff: DuckDB dialect, the

@@ -184,7 +184,8 @@ def write_evidence(con, directory: Path, report: str, files: list[Path], batch_i
         "as_of": as_of.isoformat(),
         "newest_batch_id": batch_id,
         "input_batches": [{"batch_id": b, "manifest_sha256": h, "exported_at": e.isoformat()} for b, h, e in batches],
-        "files": [{"path": f.name, "sha256": sha256_file(f), "bytes": f.stat().st_size} for f in sorted(files)],
+        "files": [{"path": f.relative_to(directory).as_posix(), "sha256": sha256_file(f), "bytes": f.stat().st_size}
+                  for f in sorted(files)],
     }
     path = directory / f"{report}.evidence.json"
     atomic_write(path, lambda p: p.write_text(json.dumps(doc, indent=2) + "\n"))
@@ -206,16 +207,20 @@ def revision_dir(settings: Settings, batch_id: str, kind: str, revision: int) ->
     return base / kind if revision == 1 else base / f"r{revision}" / kind
 
 
+def pack_files(directory: Path) -> list[str]:
+    """A pack's files, by path relative to its folder (a pack may hold folders: focus/<org>/)."""
+    return sorted(p.relative_to(directory).as_posix() for p in directory.rglob("*") if p.is_file())
+
+
 def _same_pack(a: Path, b: Path) -> bool:
-    names = sorted(p.name for p in a.iterdir())
-    return names == sorted(p.name for p in b.iterdir()) and all(
-        sha256_file(a / n) == sha256_file(b / n) for n in names)
+    names = pack_files(a)
+    return names == pack_files(b) and all(sha256_file(a / n) == sha256_file(b / n) for n in names)
 
 
 def write_pack(con, settings: Settings, report: str, kind: str, batch_id: str, as_of: datetime,
                write: Callable[[Path], list[Path]]) -> Pack:
-    """Write a report pack: `write(directory)` writes its files, then the evidence manifest is
-    added. The pack is built in a temporary folder; if the newest revision for this batch holds
+    """Write a report pack: `write(directory)` writes its files (in folders below it, if it likes),
+    then the evidence manifest is added. The pack is built in a temporary folder; if the newest revision for this batch holds
     the same bytes nothing changes, else the folder becomes the next revision, renamed whole (a
     reader never sees half a pack, and an earlier revision is never touched)."""
     revision = 0
@@ -247,8 +252,8 @@ def write_pack(con, settings: Settings, report: str, kind: str, batch_id: str, a
         "insert into ops.report_manifests values (?, ?, ?, ?, ?, ?, ?, ?, ?) on conflict do nothing",
         [report, kind, batch_id, revision, str(directory.relative_to(settings.data_dir)),
          str(manifest.relative_to(settings.data_dir)), sha256_file(manifest),
-         sum(1 for _ in directory.iterdir()) - 1, datetime.now(UTC)])
-    return Pack(directory, [directory / f.name for f in files], manifest, revision, written)
+         len(pack_files(directory)) - 1, datetime.now(UTC)])
+    return Pack(directory, [directory / f.relative_to(staging) for f in files], manifest, revision, written)
 
 
 SHEET_ROWS = 10_000

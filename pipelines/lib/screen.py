@@ -24,13 +24,15 @@ from pipelines.lib.duck import first
 STAGES = {
     "ingest_batches": "ingest_and_lake", "ops__ingested_files_control_totals": "ingest_and_lake",
     "ops_configuration": "dbt", "warehouse_dbt_models": "dbt", "dbt_docs": "dbt",
-    "finance_reconciliation_report": "reports", "ops_status_report": "reports", "published_warehouse": "publish",
+    "finance_reconciliation_report": "reports", "ops_status_report": "reports", "focus_export": "reports",
+    "published_warehouse": "publish",
 }
 STAGE_TITLES = {"ingest_and_lake": "ingest", "dbt": "dbt", "reports": "reports", "publish": "publish",
                 "checks": "checks"}
 # the steps that get a line of their own as they end (the others are counted in their stage's time)
 STEP_TITLES = {"ingest_batches": "ingest", "warehouse_dbt_models": "dbt build", "dbt_docs": "dbt docs",
                "finance_reconciliation_report": "finance pack", "ops_status_report": "ops page",
+               "focus_export": "FOCUS export",
                "published_warehouse": "publish"}
 NOTHING_NEW = "nothing new since the last publish"
 # what the ingestion asset logs before each batch (pipelines/defs/ingest/assets.py)

@@ -8,6 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import duckdb
+import polars as pl
 import pytest
 
 from models import REASON_ORDER
@@ -90,9 +91,11 @@ def test_the_published_file_holds_tables_only(built):
     assert cols["exported_at"] == "TIMESTAMP WITH TIME ZONE"
 
 
-def test_focus_usage_charges_add_up_to_the_reconciliation_to_the_cent(built):
+def test_focus_charges_add_up_to_the_reconciliation_and_the_ledger_to_the_cent(built):
     """rpt_focus_charges (FOCUS 1.2): BilledCost per organization and day equals the reconciliation's
-    rated amounts (each key's rated amount rounded half-even), cent for cent, on the sample."""
+    rated amounts (each key's rated amount rounded half-even), cent for cent, on the sample; and its
+    Credit and Adjustment rows equal the ledger's credits, refunds and adjustments, read from the
+    lake's files (not the warehouse), the reversals of usage charges left to the reconciliation."""
     con = published(built)
     focus = dict(((o, str(d)), s) for o, d, s in con.execute(
         "select BillingAccountId, ChargePeriodStart::date, sum(BilledCost) from marts.rpt_focus_charges "
@@ -101,10 +104,26 @@ def test_focus_usage_charges_add_up_to_the_reconciliation_to_the_cent(built):
         "select organization_id, charge_date, sum(rated_amount) from marts.rpt_usage_ledger_reconciliation "
         "where rated_amount is not null group by all").fetchall())
     keys = con.execute("select count(*), count(distinct (BillingAccountId, SubAccountId, SkuId, x_ModelId, "
-                       "ChargePeriodStart)) from marts.rpt_focus_charges").fetchall()[0]
+                       "ChargePeriodStart)) from marts.rpt_focus_charges where ChargeCategory = 'Usage'").fetchall()[0]
+    credits = con.execute(
+        "select BillingAccountId, ChargePeriodStart::date::varchar, ChargeCategory, sum(BilledCost) "
+        "from marts.rpt_focus_charges where ChargeCategory <> 'Usage' group by all order by all").fetchall()
     con.close()
     assert focus == recon and len(focus) > 10
     assert keys[0] > keys[1]  # some keys hold several rows (prices, departments, resources): the cents were shared
+
+    ledger = pl.read_parquet(str(built.lake_dir / "ledger_entries" / "**" / "*.parquet"))
+    reversed_usage = ledger.filter(pl.col("entry_type") == "usage_charge")["entry_id"]
+    entries = ledger.filter((pl.col("entry_type") != "usage_charge")
+                            & ~pl.col("reverses_entry_id").fill_null("").is_in(reversed_usage.implode()))
+    want = (entries.with_columns(
+        category=pl.when(pl.col("entry_type") == "adjustment").then(pl.lit("Adjustment")).otherwise(pl.lit("Credit")),
+        day=pl.col("charge_date").cast(pl.String))
+        .group_by("organization_id", "day", "category").agg(pl.col("amount").sum()).sort(pl.all()))
+    assert credits == [(o, d, c, a.quantize(Decimal("0.01"))) for o, d, c, a in want.iter_rows()]
+    assert {c for _, _, c, _ in credits} == {"Credit", "Adjustment"}
+    # the sample's reversal of a usage charge (-20.42) is not a credit here
+    assert sum(a for *_, a in credits) == Decimal("-26.85")  # -25.00 - 3.10 + 1.25
 
 
 def test_every_mart_and_column_carries_its_description(built):

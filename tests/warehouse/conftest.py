@@ -96,6 +96,14 @@ PRICES_V2 = [p for p in PRICES_V1 if p["price_id"] != "pa_h100"] + [
     price("pa_h100_v2", "plan_a", "gpu_hour.h100", "2.500000", start="2026-11-12T00:00:00Z", updated="2026-11-11T00:00:00Z"),
 ]
 
+
+
+def ledger(eid, day, amount, entry_type="credit", prj=None, unit=None, qty=None, reverses=None, posted="2026-11-10T00:00:00Z"):
+    return dict(entry_id=eid, organization_id="o1", project_id=prj, usage_unit=unit, model_id=None, charge_date=day,
+                quantity=qty, amount=amount, currency="USD", entry_type=entry_type, posted_at=posted,
+                reverses_entry_id=reverses)
+
+
 BATCH1 = {
     **COMMON,
     "organizations": [org("o1", "plan_a"), org("o2", "plan_eu", "EUR")],
@@ -111,6 +119,10 @@ BATCH1 = {
         ev("e10", 7, "2026-11-09T15:00:00Z", "4"),
         # a correction of e20, which has not arrived yet: it waits
         ev("c20", 100, "2026-11-09T23:00:00Z", "0.5", correction_of="e20"),
+    ],
+    "ledger_entries": [  # FOCUS (test_focus_charges.py)
+        ledger("l_nov9", "2026-11-09", "10.00", "usage_charge", prj="p1", unit="gpu_hour.h100", qty="5"),
+        ledger("c_oct", "2026-10-30", "-5.00"),  # a credit of October's billing period
     ],
 }
 BATCH2 = {
@@ -132,6 +144,15 @@ BATCH2 = {
         ev("c10", 61, "2026-11-15T01:00:00Z", "0", correction_of="e10"),  # a void
         ev("e20", 62, "2026-11-09T09:00:00Z", "10"),  # the original of c20, arriving late
         ev("e13", 63, "2026-11-09T20:00:00Z", "1"),  # a late event for Nov 9
+    ],
+    "ledger_entries": [
+        ledger("c_promo", "2026-11-12", "-10.00", prj="p1", posted="2026-11-16T00:00:00Z"),
+        ledger("a_fix", "2026-11-14", "0.505", "adjustment", posted="2026-11-16T00:00:00Z"),
+        # October's credit withdrawn in November: a correction of an earlier billing period
+        ledger("r_oct", "2026-11-15", "5.00", reverses="c_oct", posted="2026-11-16T00:00:00Z"),
+        # the usage charge reversed: the reconciliation's business, not a FOCUS credit
+        ledger("l_rev", "2026-11-15", "-10.00", prj="p1", unit="gpu_hour.h100", qty="-5", reverses="l_nov9",
+               posted="2026-11-16T00:00:00Z"),
     ],
 }
 

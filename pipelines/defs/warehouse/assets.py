@@ -207,7 +207,7 @@ def dbt_docs(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: 
 @dg.asset(
     group_name="warehouse",
     deps=[dg.AssetKey(["ops", "ingested_files"]), warehouse_dbt_models, "finance_reconciliation_report",
-          "ops_status_report"],
+          "ops_status_report", "focus_export"],
     kinds={"duckdb"},
     owners=["team:data-platform"],
     description=(
