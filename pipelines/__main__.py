@@ -1,4 +1,4 @@
-"""Command line: `python -m pipelines run|dev|generate`.
+"""Command line: `python -m pipelines run|dev|verify|reingest|replay|diff|sql|generate`.
 
 `run` is what `make run` calls: it prepares DAGSTER_HOME (telemetry off) and launches the main job
 through Dagster, so the run is recorded in the instance and shows in the UI later.
@@ -228,6 +228,38 @@ def reingest_batches(settings: Settings, batch_ids: list[str]) -> int:
     return 0
 
 
+def replay_command(settings: Settings, batch_id: str, out: Path) -> int:
+    """`python -m pipelines replay --as-of BATCH --out DIR`: see pipelines/lib/replay.py."""
+    from pipelines.lib.replay import ReplayError, build_as_of, summary
+
+    try:
+        replay = build_as_of(settings, batch_id, out)
+    except ReplayError as exc:
+        print(f"replay: {exc}", file=sys.stderr)
+        return 1
+    print(summary(replay))
+    return 0
+
+
+def diff_command(settings: Settings, from_id: str, to_id: str, out: Path | None) -> int:
+    """`python -m pipelines diff --from A --to B`: see pipelines/lib/asof_diff.py."""
+    from pipelines.lib.asof_diff import diff_states
+    from pipelines.lib.replay import ReplayError, replay_as_of
+
+    out = out or settings.data_dir / "replays" / f"diff-{from_id}-{to_id}"
+    try:
+        before, _ = replay_as_of(settings, from_id, out / f"as-of-{from_id}", reports=False)
+        after, _ = replay_as_of(settings, to_id, out / f"as-of-{to_id}", reports=False)
+    except ReplayError as exc:
+        print(f"diff: {exc}", file=sys.stderr)
+        return 1
+    diff = diff_states(before.settings, after.settings, from_id, to_id, out)
+    print(f"diff       {from_id} -> {to_id}: {diff.changed_days} organization-day-unit row(s) changed, "
+          f"moved by {diff.changed_events} event(s)\n"
+          f"days       {diff.days}\nevents     {diff.events}\nworkbook   {diff.workbook}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipelines")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -245,6 +277,17 @@ def main(argv: list[str] | None = None) -> int:
     reingest = sub.add_parser("reingest", help="forget loaded batches (after checking the exports still hold them) "
                                                "so the next run loads them again: the recovery from a damaged lake")
     reingest.add_argument("batch_ids", nargs="+", metavar="BATCH_ID")
+    replay = sub.add_parser("replay", help="rebuild, from the lake only, the warehouse and report packs as a run "
+                                           "built them when a batch was the newest loaded, into a folder of its own")
+    replay.add_argument("--as-of", required=True, metavar="BATCH_ID")
+    replay.add_argument("--out", required=True, type=Path, metavar="DIR",
+                        help="an empty folder (or an earlier replay's): DIR/warehouse/analytics.duckdb, DIR/reports/")
+    diff = sub.add_parser("diff", help="per organization and day, what changed between two as-of states and which "
+                                       "late events, corrections and releases moved it (CSV and workbook)")
+    diff.add_argument("--from", dest="from_id", required=True, metavar="BATCH_ID")
+    diff.add_argument("--to", dest="to_id", required=True, metavar="BATCH_ID")
+    diff.add_argument("--out", type=Path, metavar="DIR",
+                      help="where the replays and the diff go (default <data>/replays/diff-<from>-<to>)")
     sql = sub.add_parser("sql", help="run a query on the published warehouse, read-only")
     sql.add_argument("query")
     dev = sub.add_parser("dev", help="the Dagster UI and daemon (Ctrl-C stops them)")
@@ -266,6 +309,10 @@ def main(argv: list[str] | None = None) -> int:
         return verify(settings)
     if args.command == "reingest":
         return reingest_batches(settings, args.batch_ids)
+    if args.command == "replay":
+        return replay_command(settings, args.as_of, args.out)
+    if args.command == "diff":
+        return diff_command(settings, args.from_id, args.to_id, args.out)
     if args.command == "sql":
         from pipelines.lib.duck import connect
 

@@ -49,9 +49,11 @@ def _code_files(settings: Settings) -> list[Path]:
     return sorted(set(files))
 
 
-def code_fingerprint(settings: Settings) -> str:
-    """Hash of the engine and of the code and configuration files a build reads, names and contents."""
-    h = hashlib.sha256(f"engine {settings.engine}\n".encode())  # the same code builds differently elsewhere
+def code_fingerprint(settings: Settings, engine: bool = True) -> str:
+    """Hash of the engine (unless `engine` is false) and of the code and configuration files a build
+    reads, names and contents."""
+    # the same code builds differently elsewhere
+    h = hashlib.sha256(f"engine {settings.engine}\n".encode() if engine else b"")
     for path in _code_files(settings):
         h.update(str(path.relative_to(PROJECT_ROOT) if path.is_relative_to(PROJECT_ROOT) else path).encode())
         h.update(hashlib.sha256(path.read_bytes()).digest())

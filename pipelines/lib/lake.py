@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -39,6 +40,11 @@ def _replace(target: Path, write) -> None:
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     write(tmp)
     os.replace(tmp, target)
+
+
+def copy_file(src: Path, target: Path) -> None:
+    """A copy of src at target, appearing whole."""
+    _replace(target, lambda tmp: shutil.copyfile(src, tmp))
 
 
 def sha256_file(path: Path) -> str:

@@ -28,6 +28,7 @@ from pathlib import Path
 import polars as pl
 import yaml
 
+from pipelines.lib.build_state import code_fingerprint
 from pipelines.lib.config import PROJECT_ROOT, Settings
 from pipelines.lib.duck import first
 from pipelines.lib.faults import kill_point
@@ -52,12 +53,24 @@ def ensure_report_manifests(con) -> None:
     if old:
         con.execute("alter table ops.report_manifests rename to report_manifests_before_revisions")
     con.execute(OPS_REPORTS_DDL)
+    # what wrote each revision: the code and the configuration (a replay says which changed since)
+    con.execute("alter table ops.report_manifests add column if not exists code_fingerprint varchar")
+    con.execute("alter table ops.report_manifests add column if not exists config_sha256 varchar")
     if old:
         con.execute("""insert into ops.report_manifests
             select report, case report when 'finance_reconciliation' then 'finance' else 'ops' end, batch_id, 1,
                    parse_dirpath(manifest_path), manifest_path, manifest_sha256, file_count, recorded_at
             from ops.report_manifests_before_revisions""")
         con.execute("drop table ops.report_manifests_before_revisions")
+
+
+def config_sha256() -> str:
+    """Hash of the report configuration's files (pipelines/config, or ANALYTICS_CONFIG_DIR), names and contents."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in config_dir().rglob("*") if p.is_file()):
+        digest.update(path.relative_to(config_dir()).as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
 
 
 def config_dir() -> Path:
@@ -249,10 +262,13 @@ def write_pack(con, settings: Settings, report: str, kind: str, batch_id: str, a
     ensure_report_manifests(con)
     # the row of a revision written by a run that died before recording it is added by the next
     con.execute(
-        "insert into ops.report_manifests values (?, ?, ?, ?, ?, ?, ?, ?, ?) on conflict do nothing",
+        "insert into ops.report_manifests by name select ? as report, ? as kind, ? as batch_id, ? as revision, "
+        "? as directory, ? as manifest_path, ? as evidence_sha256, ? as file_count, ? as written_at, "
+        "? as code_fingerprint, ? as config_sha256 on conflict do nothing",
         [report, kind, batch_id, revision, str(directory.relative_to(settings.data_dir)),
          str(manifest.relative_to(settings.data_dir)), sha256_file(manifest),
-         len(pack_files(directory)) - 1, datetime.now(UTC)])
+         len(pack_files(directory)) - 1, datetime.now(UTC), code_fingerprint(settings, engine=False),
+         config_sha256()])
     return Pack(directory, [directory / f.relative_to(staging) for f in files], manifest, revision, written)
 
 

@@ -13,7 +13,7 @@ from pipelines.lib import alerts
 )
 def alert_on_run_failure(context: dg.RunFailureSensorContext):
     run = context.dagster_run
-    steps = [e for e in context.get_step_failure_events()]
+    steps = context.get_step_failure_events()
     failed = steps[0].step_key if steps else None
     error = (steps[0].step_failure_data.error.message.strip() if steps and steps[0].step_failure_data.error
              else context.failure_event.message or "")

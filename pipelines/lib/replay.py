@@ -1,0 +1,360 @@
+"""As-of replay: the warehouse and report packs as a run built them when a given batch was the newest
+loaded, rebuilt from the lake alone into a folder of their own.
+
+The lake keeps every loaded row of every batch (pipelines/lib/lake.py) and, under lake/_sources/ops/,
+the ingestion record as of the last build (pipelines/lib/engine_sources.py): which batch loaded when
+(ops.ingested_batches.loaded_at), which rows were quarantined and when released, which files hold
+what. The state as of batch B:
+- the batches loaded up to and including B, in the order they loaded: a batch delivered late under
+  an older id counts from when it loaded, not from its id;
+- their lake files, less the rows released from quarantine after B loaded (a release rewrites its
+  batch's files with the released rows added: they are taken out again), the quarantine as it
+  stood then (a row released later is still quarantined), the touched days recorded by then;
+- the configuration in force now (pipelines/config) and the code of this checkout.
+From it the replay runs what the main job runs after ingestion (the operations configuration, dbt
+build, the report packs, the publish copy) with DIR as its data directory: DIR/warehouse/
+analytics.duckdb, DIR/reports/<batch>/<kind>/. The source's lake, warehouse and reports are only read.
+
+Each pack is compared with the source's pack of the same batch and kind as first written (revision
+1): the same evidence hash, or the reasons they differ.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import polars as pl
+
+from models import TABLES
+from pipelines.lib import lake
+from pipelines.lib.build_state import code_fingerprint
+from pipelines.lib.config import PROJECT_ROOT, Settings
+from pipelines.lib.duck import connect, first
+from pipelines.lib.engine_sources import source_file
+from pipelines.lib.ingest.manifest import BATCH_ID_RE
+from pipelines.lib.publish import writer_lock
+
+RECORD = ("ingested_batches", "ingested_files", "quarantine", "duplicate_rows", "touched_dates", "lake_files")
+MARKER = "replay.json"
+DBT_DIR = PROJECT_ROOT / "dbt_project"
+
+
+class ReplayError(Exception):
+    """The replay cannot be made (an unknown batch, a damaged lake, an unsafe output folder)."""
+
+
+@dataclass
+class PackCheck:
+    report: str
+    kind: str
+    batch_id: str
+    directory: str  # the replay's pack
+    on_disk: str | None  # the source's first revision, if there is one
+    identical: bool | None  # None: no pack on disk for this batch
+    same_as_revision: int | None = None
+    reasons: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Replay:
+    as_of: str
+    cutoff: str  # when the batch loaded
+    batches: list[str]  # loaded by then, in load order
+    code_fingerprint: str
+    data_dir: str
+    reports: bool = True
+    complete: bool = True
+    packs: list[PackCheck] = field(default_factory=list)
+
+    @property
+    def settings(self) -> Settings:
+        return Settings(exports_dir=Path(self.data_dir) / "exports", data_dir=Path(self.data_dir))
+
+
+def _q(text: str) -> str:
+    return text.replace("'", "''")
+
+
+def _record_views(con, source: Settings) -> None:
+    for table in RECORD:
+        path = source_file(source, "ops", table)
+        if not path.is_file():
+            raise ReplayError(f"{source.lake_dir} holds no ingestion record ({path.relative_to(source.data_dir)}): "
+                              "a run writes it; run the pipeline first")
+        con.execute(f"create or replace temp view src_{table} as select * from read_parquet('{_q(str(path))}')")
+
+
+def state_as_of(con, batch_id: str) -> tuple[datetime, list[str]]:
+    """(when `batch_id` loaded, the batches loaded by then in load order), from the src_ views."""
+    row = first(con.execute("select loaded_at from src_ingested_batches where batch_id = ? and status = 'loaded'",
+                            [batch_id]))
+    if row is None:
+        loaded = [b for (b,) in con.execute(
+            "select batch_id from src_ingested_batches where status = 'loaded' order by loaded_at, batch_id").fetchall()]
+        raise ReplayError(f"batch {batch_id!r} was never loaded; loaded batches, in load order: "
+                          + (", ".join(loaded) or "none"))
+    batches = [b for (b,) in con.execute(
+        "select batch_id from src_ingested_batches where status = 'loaded' and loaded_at <= ? "
+        "order by loaded_at, batch_id", [row[0]]).fetchall()]
+    return row[0], batches
+
+
+def _checked_batch_id(batch_id: str) -> str:
+    if not BATCH_ID_RE.match(batch_id or ""):
+        raise ReplayError(f"{batch_id!r} is not a batch id (YYYYMMDDTHHMMSSZ-NNNNNN)")
+    return batch_id
+
+
+def _checked_out_dir(out: Path, source: Settings) -> Path:
+    out = out.resolve()
+    src = source.data_dir.resolve()
+    if out == src or src.is_relative_to(out):
+        raise ReplayError(f"{out}: the replay would overwrite the data directory it reads")
+    for inside in (source.lake_dir, source.warehouse_dir, source.reports_dir, source.exports_dir):
+        if out.is_relative_to(inside.resolve()):
+            raise ReplayError(f"{out} is inside {inside}: choose a folder of its own")
+    if out.exists() and any(out.iterdir()) and not (out / MARKER).is_file():
+        raise ReplayError(f"{out} is not empty and holds no earlier replay: choose an empty folder")
+    return out
+
+
+def _copy_ops_record(con, cutoff: datetime) -> None:
+    con.execute("create temp table asof_batches as select batch_id from src_ingested_batches "
+                "where status = 'loaded' and loaded_at <= ?", [cutoff])
+    con.execute("create temp table released_later as select batch_id, table_name, row_number from src_quarantine "
+                "where released_at > ? and batch_id in (select batch_id from asof_batches)", [cutoff])
+    mine = "where batch_id in (select batch_id from asof_batches)"
+    con.execute(f"insert into ops.ingested_batches by name select * from src_ingested_batches {mine}")
+    con.execute(f"insert into ops.duplicate_rows by name select * from src_duplicate_rows {mine}")
+    con.execute(f"insert into ops.ingested_files by name select * from src_ingested_files {mine}")
+    con.execute(f"insert into ops.touched_dates by name select * from src_touched_dates {mine} and recorded_at <= ?",
+                [cutoff])
+    con.execute(f"""insert into ops.quarantine by name
+        select * replace (case when released_at <= $1 then released_at end as released_at)
+        from src_quarantine {mine}""", [cutoff])
+    con.execute("""update ops.ingested_files f set
+        rows_loaded = rows_loaded - (select count(*) from released_later r
+                                     where r.batch_id = f.batch_id and r.table_name = f.table_name),
+        rows_quarantined = (select count(*) from ops.quarantine q where q.batch_id = f.batch_id
+                            and q.table_name = f.table_name and q.released_at is null)""")
+
+
+def _copy_lake(con, source: Settings, target: Settings) -> int:
+    """The batches' lake files into the replay's lake, each checked against its record; rows released
+    after the cutoff taken out. Returns the number of files."""
+    files = con.execute("""select path, table_name, batch_id, day, row_count, size_bytes, sha256, written_at
+                           from src_lake_files where batch_id in (select batch_id from asof_batches)
+                           order by path""").fetchall()
+    later: dict[tuple[str, str], list[int]] = {}
+    for b, t, n in con.execute("select batch_id, table_name, row_number from released_later").fetchall():
+        later.setdefault((b, t), []).append(n)
+    for path, table, batch_id, day, rows, size, sha, written in files:
+        src = source.lake_dir / path
+        if Path(path).is_absolute() or ".." in Path(path).parts or not src.is_file():
+            raise ReplayError(f"lake file {path} of batch {batch_id} is missing: either the lake's record "
+                              "(lake/_sources/ops, written before each build) is older than the lake, when a run "
+                              "ended before its build (`make run` brings it up to date), or the lake is damaged "
+                              "(`python -m pipelines verify`)")
+        if lake.sha256_file(src) != sha:
+            raise ReplayError(f"lake file {path} does not match its record (sha256): `python -m pipelines verify`")
+        taken_out = later.get((batch_id, table))
+        if not taken_out:
+            lake.copy_file(src, target.lake_dir / path)
+            record = (path, table, batch_id, day, rows, size, sha, written)
+        else:
+            frame = pl.read_parquet(src).filter(~pl.col("_row_number").is_in(taken_out))
+            if frame.height == 0 and TABLES[table].kind == "event":
+                continue  # a file of released rows only: it did not exist then
+            f = lake.write_parquet(frame, target.lake_dir, path, table, batch_id, day)
+            record = (f.path, table, batch_id, day, f.rows, f.size, f.sha256, written)
+        con.execute("insert into ops.lake_files values (?, ?, ?, ?, ?, ?, ?, ?)", list(record))
+    return len(files)
+
+
+def _dbt_build(target: Settings) -> None:
+    env = dict(os.environ, ANALYTICS_DATA_DIR=str(target.data_dir), ANALYTICS_BUILD_DB=str(target.build_db),
+               ANALYTICS_ENGINE="duckdb", DO_NOT_TRACK="1")
+    log_dir = target.data_dir / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("dbt")), "build", "--exclude-resource-type", "unit_test",
+         "--project-dir", str(DBT_DIR), "--profiles-dir", str(DBT_DIR), "--target-path", str(target.dbt_target_dir),
+         "--log-path", str(log_dir)], env=env, capture_output=True, text=True)
+    (log_dir / "dbt-build.log").write_text(result.stdout + result.stderr)
+    if result.returncode != 0:
+        raise ReplayError(f"dbt build failed in the replay (log: {log_dir / 'dbt-build.log'}):\n{result.stdout[-3000:]}")
+
+
+def build_as_of(source: Settings, batch_id: str, out: Path, reports: bool = True) -> Replay:
+    """The warehouse (and, with `reports`, the packs) as of `batch_id` in `out`; see the module."""
+    from pipelines.lib.focus import focus_report
+    from pipelines.lib.ingest import ensure_schema
+    from pipelines.lib.ops_config import write_config_tables
+    from pipelines.lib.ops_report import ops_report
+    from pipelines.lib.publish import publish
+    from pipelines.lib.reports import finance_report, newest_batch
+
+    _checked_batch_id(batch_id)
+    out = _checked_out_dir(Path(out), source)
+    shutil.rmtree(out, ignore_errors=True)
+    target = Settings(exports_dir=out / "exports", data_dir=out, duckdb_memory_limit=source.duckdb_memory_limit,
+                      duckdb_threads=source.duckdb_threads)
+    target.exports_dir.mkdir(parents=True)
+    # marked from the start: a replay that fails half-way may be made again into the same folder
+    (out / MARKER).write_text(json.dumps({"as_of": batch_id, "complete": False}) + "\n")
+    con = connect(target.build_db, target)
+    try:
+        ensure_schema(con)
+        with writer_lock(source, wait_seconds=600, note_holder=False):  # no run rewrites the lake meanwhile
+            _record_views(con, source)
+            cutoff, batches = state_as_of(con, batch_id)
+            con.execute("begin transaction")
+            _copy_ops_record(con, cutoff)
+            _copy_lake(con, source, target)
+            con.execute("commit")
+        write_config_tables(con)
+    finally:
+        con.close()
+    _dbt_build(target)
+    replay = Replay(batch_id, cutoff.isoformat(), batches, code_fingerprint(target, engine=False), str(out), reports)
+    if reports:
+        con = connect(target.build_db, target)
+        try:
+            newest, _ = newest_batch(con)
+            packs = [(name, kind, write(con, target)) for name, kind, write in (
+                ("finance_reconciliation", "finance", finance_report), ("ops_status", "ops", ops_report),
+                ("focus_charges", "focus", focus_report))]
+        finally:
+            con.close()
+        replay.packs = [compare_pack(source, name, kind, newest, Path(written["manifest"]).parent, cutoff)
+                        for name, kind, written in packs if written]
+    publish(target)
+    (out / MARKER).write_text(json.dumps(asdict(replay), indent=2) + "\n")
+    return replay
+
+
+def replay_as_of(source: Settings, batch_id: str, out: Path, reports: bool = True) -> tuple[Replay, bool]:
+    """build_as_of, or the replay `out` already holds when it was made from the same inputs (the same
+    batches, cutoff and code, and reports if asked): (the replay, whether it was reused)."""
+    _checked_batch_id(batch_id)
+    marker = Path(out) / MARKER
+    try:
+        done = json.loads(marker.read_text()) if marker.is_file() else {}
+    except ValueError:
+        done = {}
+    if done.get("complete") and done.get("as_of") == batch_id and (done.get("reports") or not reports) \
+            and done.get("code_fingerprint") == code_fingerprint(source, engine=False):
+        con = connect(settings=source)
+        try:
+            _record_views(con, source)
+            cutoff, batches = state_as_of(con, batch_id)
+        finally:
+            con.close()
+        if done["cutoff"] == cutoff.isoformat() and done["batches"] == batches:
+            packs = [PackCheck(**p) for p in done.pop("packs", [])]
+            return Replay(**done, packs=packs), True
+    return build_as_of(source, batch_id, out, reports), False
+
+
+def compare_pack(source: Settings, report: str, kind: str, batch_id: str, directory: Path,
+                 cutoff: datetime) -> PackCheck:
+    """The replay's pack against the source's first revision of the same batch and kind."""
+    from pipelines.lib.reports import revision_dir, sha256_file
+
+    mine = directory / f"{report}.evidence.json"
+    first_rev = revision_dir(source, batch_id, kind, 1)
+    check = PackCheck(report, kind, batch_id, str(directory), str(first_rev) if first_rev.exists() else None, None)
+    if not first_rev.exists():
+        check.reasons.append(f"no {kind} pack of {batch_id} on disk: no run ended with it as the newest batch")
+        return check
+    theirs = first_rev / f"{report}.evidence.json"
+    check.identical = theirs.is_file() and sha256_file(theirs) == sha256_file(mine)
+    if check.identical:
+        return check
+    revision = 2
+    while (other := revision_dir(source, batch_id, kind, revision)).exists():
+        if sha256_file(other / f"{report}.evidence.json") == sha256_file(mine):
+            check.same_as_revision = revision
+            break
+        revision += 1
+    check.reasons = explain(source, report, kind, batch_id, json.loads(mine.read_text()),
+                            json.loads(theirs.read_text()) if theirs.is_file() else {}, cutoff)
+    return check
+
+
+def explain(source: Settings, report: str, kind: str, batch_id: str, mine: dict, theirs: dict,
+            cutoff: datetime) -> list[str]:
+    """Why a replayed pack differs from the one on disk: the inputs that differ, and what each is."""
+    from pipelines.lib.reports import config_sha256
+
+    reasons = []
+    in_mine = {b["batch_id"] for b in mine.get("input_batches", [])}
+    in_theirs = {b["batch_id"] for b in theirs.get("input_batches", [])}
+    if in_theirs - in_mine:
+        reasons.append(f"the pack on disk also read {', '.join(sorted(in_theirs - in_mine))}, loaded after "
+                       f"{batch_id} in the same run (a late batch counts from when it loaded)")
+    if in_mine - in_theirs:
+        reasons.append(f"the replay read {', '.join(sorted(in_mine - in_theirs))}, which the pack on disk did not")
+    files_mine = {f["path"]: f["sha256"] for f in mine.get("files", [])}
+    files_theirs = {f["path"]: f["sha256"] for f in theirs.get("files", [])}
+    changed = sorted(p for p in files_mine.keys() | files_theirs.keys() if files_mine.get(p) != files_theirs.get(p))
+    if changed:
+        reasons.append(f"files that differ: {', '.join(changed)}")
+    written, released = None, (0, None, None)
+    con = connect(settings=source)
+    try:
+        _record_views(con, source)
+        released = con.execute(
+            "select count(*), min(released_at), max(released_at) from src_quarantine where released_at > ? "
+            "and batch_id in (select batch_id from src_ingested_batches where status = 'loaded' and loaded_at <= ?)",
+            [cutoff, cutoff]).fetchall()[0]
+        if source.published_db.exists():
+            con.execute(f"attach '{_q(str(source.published_db))}' as published (read_only)")
+            written = first(con.execute(
+                "select code_fingerprint, config_sha256 from published.ops.report_manifests where report = ? "
+                "and batch_id = ? and revision = 1", [report, batch_id]))
+    except Exception as exc:  # noqa: BLE001 - an explanation never fails the replay
+        reasons.append(f"(the published record could not be read: {exc})")
+    finally:
+        con.close()
+    if released[0]:
+        reasons.append(f"{released[0]} quarantined row(s) of these batches were released after {batch_id} loaded "
+                       f"({released[1]:%Y-%m-%d %H:%M:%S} to {released[2]:%Y-%m-%d %H:%M:%S} UTC): the replay "
+                       "keeps them quarantined, a pack written after the release holds them")
+    if written is None or written[0] is None:
+        reasons.append("the code and configuration that wrote the pack on disk are not recorded (a pack from "
+                       "before records were kept): they may have changed since")
+    else:
+        if written[1] != config_sha256():
+            reasons.append("the report configuration (pipelines/config) changed since the pack was written")
+        if written[0] != code_fingerprint(source, engine=False):
+            reasons.append("the code (dbt models, pipelines, configuration) changed since the pack was written")
+    return reasons or ["no input differs that the record shows: the build is not reproducible here (a defect)"]
+
+
+def summary(replay: Replay, reused: bool = False) -> str:
+    """What a person reads after a replay: the state, the files, each pack's verdict."""
+    out = Path(replay.data_dir)
+    lines = [f"replay     as of {replay.as_of} (loaded {replay.cutoff[:19].replace('T', ' ')} UTC): "
+             f"{len(replay.batches)} batch(es), in load order: {', '.join(replay.batches)}"
+             + (" (the replay already here, made from the same inputs)" if reused else ""),
+             f"warehouse  {out / 'warehouse' / 'analytics.duckdb'}"]
+    for p in replay.packs:
+        if p.identical:
+            verdict = f"identical to {p.on_disk} (evidence sha256 equal)"
+        elif p.identical is None:
+            verdict = p.reasons[0]
+        else:
+            verdict = f"differs from {p.on_disk}" + (f" (equal to its revision {p.same_as_revision})"
+                                                     if p.same_as_revision else "")
+        lines.append(f"{p.kind:<10} {p.directory}: {verdict}")
+        if p.identical is False:
+            lines += [f"           - {r}" for r in p.reasons]
+    return "\n".join(lines)
