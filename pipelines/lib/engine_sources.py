@@ -24,6 +24,8 @@ from pipelines.lib.lake import copy_to_parquet
 
 # The ops and config tables dbt reads (its sources `ops` and `config`).
 OPS_SOURCES = ("ingested_batches", "ingested_files", "quarantine", "duplicate_rows", "touched_dates", "lake_files")
+# The rest of the ingestion record kept beside them: what a replay needs besides (pipelines/lib/replay.py).
+RECORD_ONLY = ("ingest_runs",)
 CONFIG_SOURCES = ("slo_definitions", "freshness_thresholds")
 
 
@@ -39,7 +41,7 @@ def write_engine_sources(con, settings: Settings) -> list[Path]:
     """Write the ops and config sources, and the export tables' empty typed shapes; returns the
     files written."""
     written = []
-    for schema, tables in (("ops", OPS_SOURCES), ("config", CONFIG_SOURCES)):
+    for schema, tables in (("ops", OPS_SOURCES + RECORD_ONLY), ("config", CONFIG_SOURCES)):
         for table in tables:
             target = source_file(settings, schema, table)
             copy_to_parquet(con, f"select * from {schema}.{table} order by all", target)  # the same bytes for the same rows

@@ -42,6 +42,7 @@ from pipelines.lib.ingest.manifest import BATCH_ID_RE
 from pipelines.lib.publish import writer_lock
 
 RECORD = ("ingested_batches", "ingested_files", "quarantine", "duplicate_rows", "touched_dates", "lake_files")
+RUNS = "ingest_runs"  # not in a lake from before it was recorded: releases then count up to the batch's load
 MARKER = "replay.json"
 DBT_DIR = PROJECT_ROOT / "dbt_project"
 
@@ -66,6 +67,7 @@ class PackCheck:
 class Replay:
     as_of: str
     cutoff: str  # when the batch loaded
+    release_cutoff: str  # releases up to here are in the state: the end of its run if it loaded last in it
     batches: list[str]  # loaded by then, in load order
     code_fingerprint: str
     data_dir: str
@@ -89,10 +91,17 @@ def _record_views(con, source: Settings) -> None:
             raise ReplayError(f"{source.lake_dir} holds no ingestion record ({path.relative_to(source.data_dir)}): "
                               "a run writes it; run the pipeline first")
         con.execute(f"create or replace temp view src_{table} as select * from read_parquet('{_q(str(path))}')")
+    runs = source_file(source, "ops", RUNS)
+    con.execute(f"create or replace temp view src_{RUNS} as " + (
+        f"select * from read_parquet('{_q(str(runs))}')" if runs.is_file() else
+        "select null::timestamptz as started_at, null::timestamptz as finished_at where false"))
 
 
-def state_as_of(con, batch_id: str) -> tuple[datetime, list[str]]:
-    """(when `batch_id` loaded, the batches loaded by then in load order), from the src_ views."""
+def state_as_of(con, batch_id: str) -> tuple[datetime, datetime, list[str]]:
+    """(when `batch_id` loaded, until when releases count, the batches loaded by then in load order),
+    from the src_ views. A run releases quarantined rows after it has loaded its batches: the state
+    a run left with `batch_id` its last load holds its releases; a release by a later run, or by the
+    same run after a later batch, does not."""
     row = first(con.execute("select loaded_at from src_ingested_batches where batch_id = ? and status = 'loaded'",
                             [batch_id]))
     if row is None:
@@ -100,10 +109,16 @@ def state_as_of(con, batch_id: str) -> tuple[datetime, list[str]]:
             "select batch_id from src_ingested_batches where status = 'loaded' order by loaded_at, batch_id").fetchall()]
         raise ReplayError(f"batch {batch_id!r} was never loaded; loaded batches, in load order: "
                           + (", ".join(loaded) or "none"))
+    loaded_at = row[0]
     batches = [b for (b,) in con.execute(
         "select batch_id from src_ingested_batches where status = 'loaded' and loaded_at <= ? "
-        "order by loaded_at, batch_id", [row[0]]).fetchall()]
-    return row[0], batches
+        "order by loaded_at, batch_id", [loaded_at]).fetchall()]
+    run_end = first(con.execute(
+        f"""select r.finished_at from src_{RUNS} r
+            where r.started_at <= $1 and r.finished_at >= $1 and not exists (
+                select 1 from src_ingested_batches b where b.status = 'loaded'
+                and b.loaded_at > $1 and b.loaded_at <= r.finished_at)""", [loaded_at]))
+    return loaded_at, run_end[0] if run_end else loaded_at, batches
 
 
 def _checked_batch_id(batch_id: str) -> str:
@@ -125,20 +140,23 @@ def _checked_out_dir(out: Path, source: Settings) -> Path:
     return out
 
 
-def _copy_ops_record(con, cutoff: datetime) -> None:
+def _copy_ops_record(con, cutoff: datetime, release_cutoff: datetime) -> None:
+    """The source's record as it stood: the batches loaded by `cutoff`, what the runs recorded up to
+    `release_cutoff` (releases, the days they touched); a row released later is quarantined again."""
     con.execute("create temp table asof_batches as select batch_id from src_ingested_batches "
                 "where status = 'loaded' and loaded_at <= ?", [cutoff])
     con.execute("create temp table released_later as select batch_id, table_name, row_number from src_quarantine "
-                "where released_at > ? and batch_id in (select batch_id from asof_batches)", [cutoff])
+                "where released_at > ? and batch_id in (select batch_id from asof_batches)", [release_cutoff])
+    con.execute(f"insert into ops.{RUNS} by name select * from src_{RUNS} where finished_at <= ?", [release_cutoff])
     mine = "where batch_id in (select batch_id from asof_batches)"
     con.execute(f"insert into ops.ingested_batches by name select * from src_ingested_batches {mine}")
     con.execute(f"insert into ops.duplicate_rows by name select * from src_duplicate_rows {mine}")
     con.execute(f"insert into ops.ingested_files by name select * from src_ingested_files {mine}")
     con.execute(f"insert into ops.touched_dates by name select * from src_touched_dates {mine} and recorded_at <= ?",
-                [cutoff])
+                [release_cutoff])
     con.execute(f"""insert into ops.quarantine by name
         select * replace (case when released_at <= $1 then released_at end as released_at)
-        from src_quarantine {mine}""", [cutoff])
+        from src_quarantine {mine}""", [release_cutoff])
     con.execute("""update ops.ingested_files f set
         rows_loaded = rows_loaded - (select count(*) from released_later r
                                      where r.batch_id = f.batch_id and r.table_name = f.table_name),
@@ -214,16 +232,17 @@ def build_as_of(source: Settings, batch_id: str, out: Path, reports: bool = True
         ensure_schema(con)
         with writer_lock(source, wait_seconds=600, note_holder=False):  # no run rewrites the lake meanwhile
             _record_views(con, source)
-            cutoff, batches = state_as_of(con, batch_id)
+            cutoff, release_cutoff, batches = state_as_of(con, batch_id)
             con.execute("begin transaction")
-            _copy_ops_record(con, cutoff)
+            _copy_ops_record(con, cutoff, release_cutoff)
             _copy_lake(con, source, target)
             con.execute("commit")
         write_config_tables(con)
     finally:
         con.close()
     _dbt_build(target)
-    replay = Replay(batch_id, cutoff.isoformat(), batches, code_fingerprint(target, engine=False), str(out), reports)
+    replay = Replay(batch_id, cutoff.isoformat(), release_cutoff.isoformat(), batches,
+                    code_fingerprint(target, engine=False), str(out), reports)
     if reports:
         con = connect(target.build_db, target)
         try:
@@ -233,7 +252,8 @@ def build_as_of(source: Settings, batch_id: str, out: Path, reports: bool = True
                 ("focus_charges", "focus", focus_report))]
         finally:
             con.close()
-        replay.packs = [compare_pack(source, name, kind, newest, Path(written["manifest"]).parent, cutoff)
+        replay.packs = [compare_pack(source, name, kind, newest, Path(written["manifest"]).parent, cutoff,
+                                     release_cutoff)
                         for name, kind, written in packs if written]
     publish(target)
     (out / MARKER).write_text(json.dumps(asdict(replay), indent=2) + "\n")
@@ -254,17 +274,18 @@ def replay_as_of(source: Settings, batch_id: str, out: Path, reports: bool = Tru
         con = connect(settings=source)
         try:
             _record_views(con, source)
-            cutoff, batches = state_as_of(con, batch_id)
+            cutoff, release_cutoff, batches = state_as_of(con, batch_id)
         finally:
             con.close()
-        if done["cutoff"] == cutoff.isoformat() and done["batches"] == batches:
+        if (done["cutoff"], done.get("release_cutoff"), done["batches"]) == (
+                cutoff.isoformat(), release_cutoff.isoformat(), batches):
             packs = [PackCheck(**p) for p in done.pop("packs", [])]
             return Replay(**done, packs=packs), True
     return build_as_of(source, batch_id, out, reports), False
 
 
 def compare_pack(source: Settings, report: str, kind: str, batch_id: str, directory: Path,
-                 cutoff: datetime) -> PackCheck:
+                 loaded_at: datetime, release_cutoff: datetime) -> PackCheck:
     """The replay's pack against the source's first revision of the same batch and kind."""
     from pipelines.lib.reports import revision_dir, sha256_file
 
@@ -285,12 +306,12 @@ def compare_pack(source: Settings, report: str, kind: str, batch_id: str, direct
             break
         revision += 1
     check.reasons = explain(source, report, kind, batch_id, json.loads(mine.read_text()),
-                            json.loads(theirs.read_text()) if theirs.is_file() else {}, cutoff)
+                            json.loads(theirs.read_text()) if theirs.is_file() else {}, loaded_at, release_cutoff)
     return check
 
 
 def explain(source: Settings, report: str, kind: str, batch_id: str, mine: dict, theirs: dict,
-            cutoff: datetime) -> list[str]:
+            loaded_at: datetime, release_cutoff: datetime) -> list[str]:
     """Why a replayed pack differs from the one on disk: the inputs that differ, and what each is."""
     from pipelines.lib.reports import config_sha256
 
@@ -314,7 +335,7 @@ def explain(source: Settings, report: str, kind: str, batch_id: str, mine: dict,
         released = con.execute(
             "select count(*), min(released_at), max(released_at) from src_quarantine where released_at > ? "
             "and batch_id in (select batch_id from src_ingested_batches where status = 'loaded' and loaded_at <= ?)",
-            [cutoff, cutoff]).fetchall()[0]
+            [release_cutoff, loaded_at]).fetchall()[0]
         if source.published_db.exists():
             con.execute(f"attach '{_q(str(source.published_db))}' as published (read_only)")
             written = first(con.execute(
@@ -325,7 +346,7 @@ def explain(source: Settings, report: str, kind: str, batch_id: str, mine: dict,
     finally:
         con.close()
     if released[0]:
-        reasons.append(f"{released[0]} quarantined row(s) of these batches were released after {batch_id} loaded "
+        reasons.append(f"{released[0]} quarantined row(s) of these batches were released by a later run "
                        f"({released[1]:%Y-%m-%d %H:%M:%S} to {released[2]:%Y-%m-%d %H:%M:%S} UTC): the replay "
                        "keeps them quarantined, a pack written after the release holds them")
     if written is None or written[0] is None:

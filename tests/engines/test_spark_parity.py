@@ -37,7 +37,7 @@ DBT_DIR = PROJECT_ROOT / "dbt_project"
 # Columns that hold the wall clock of the run that wrote them, never the data (a rejected batch is
 # examined again by every run, the DuckDB side's and the Spark side's)
 WALL_CLOCK = {("ops", "dbt_builds"): {"built_at"}, ("ops", "report_manifests"): {"written_at"},
-              ("ops", "ingested_batches"): {"loaded_at"}}
+              ("ops", "ingested_batches"): {"loaded_at"}, ("ops", "ingest_runs"): {"started_at", "finished_at"}}
 
 pytestmark = pytest.mark.skipif(shutil.which("java") is None, reason="Spark needs Java: make test installs it")
 

@@ -182,3 +182,35 @@ def test_the_diff_job_runs_from_the_ui_config(history):
                                             raise_on_error=False)
         assert not bad.success
         assert "is not a batch id" in str(bad.get_step_failure_events()[0].step_failure_data.error.message)
+
+
+def test_releases_count_up_to_the_end_of_the_run_that_loaded_the_batch_last():
+    """A run releases quarantined rows after its loads. Run 1 loads B1 then B2 and releases at 10:04;
+    run 2 loads B3 and releases at 11:01:30; run 3 only releases (12:00:30). The state run 1 left
+    holds its release (B2 was its last load); B1 was never the newest at a run's end: nothing
+    released counts for it; run 3's release belongs to no batch's first pack."""
+    from pipelines.lib.replay import state_as_of
+
+    con = duckdb.connect()
+    con.execute("set TimeZone = 'UTC'")
+    con.execute("create table src_ingested_batches as select * from (values "
+                "('b1', 'loaded', timestamptz '2026-11-10 10:01:00+00'), "
+                "('b2', 'loaded', timestamptz '2026-11-10 10:02:00+00'), "
+                "('bx', 'rejected', timestamptz '2026-11-10 10:03:00+00'), "
+                "('b3', 'loaded', timestamptz '2026-11-10 11:01:00+00')) t(batch_id, status, loaded_at)")
+    con.execute("create table src_ingest_runs as select * from (values "
+                "(timestamptz '2026-11-10 10:00:00+00', timestamptz '2026-11-10 10:05:00+00'), "
+                "(timestamptz '2026-11-10 11:00:00+00', timestamptz '2026-11-10 11:02:00+00'), "
+                "(timestamptz '2026-11-10 12:00:00+00', timestamptz '2026-11-10 12:01:00+00')) t(started_at, finished_at)")
+
+    def at(batch):
+        loaded, releases, batches = state_as_of(con, batch)
+        return f"{loaded:%H:%M}", f"{releases:%H:%M}", batches
+
+    assert at("b1") == ("10:01", "10:01", ["b1"])
+    assert at("b2") == ("10:02", "10:05", ["b1", "b2"])
+    assert at("b3") == ("11:01", "11:02", ["b1", "b2", "b3"])
+    con.execute("delete from src_ingest_runs")  # a lake from before runs were recorded: up to the load
+    assert at("b2") == ("10:02", "10:02", ["b1", "b2"])
+    with pytest.raises(ReplayError, match="'bx' was never loaded"):
+        at("bx")

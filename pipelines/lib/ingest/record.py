@@ -52,6 +52,10 @@ create table if not exists ops.lake_files (
 create table if not exists ops.touched_dates (
     batch_id varchar, table_name varchar, day date, recorded_at timestamptz);
 alter table ops.ingested_batches add column if not exists delivery_stamp varchar;
+-- each ingestion that loaded or released something: a replay tells a release made by the run that
+-- loaded a batch from one made by a later run (pipelines/lib/replay.py)
+create table if not exists ops.ingest_runs (
+    started_at timestamptz primary key, finished_at timestamptz not null, batches_loaded integer, rows_released integer);
 """
 
 

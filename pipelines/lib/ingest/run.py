@@ -65,6 +65,7 @@ def ingest_all(con, settings: Settings, progress: Callable[[int, int, str], None
     cores work at once, and at most one batch is held ahead."""
     ensure_schema(con)
     backfill_lake_files(con, settings.lake_dir)  # once, for a warehouse from before ops.lake_files
+    started = datetime.now(UTC)
     summary = RunSummary()
     plan = _plan(con, settings)
     loads = [(d, digest) for d, digest, action in plan if action == "load"]
@@ -107,6 +108,9 @@ def ingest_all(con, settings: Settings, progress: Callable[[int, int, str], None
                 summary.rejected[batch_dir.name] = outcome
     if settings.retry_quarantine:
         summary.released = release_quarantine(con, settings)
+    if summary.loaded or summary.released:
+        con.execute("insert into ops.ingest_runs values (?, ?, ?, ?)",
+                    [started, datetime.now(UTC), len(summary.loaded), summary.released])
     return summary
 
 
