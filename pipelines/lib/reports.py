@@ -53,15 +53,15 @@ def ensure_report_manifests(con) -> None:
     if old:
         con.execute("alter table ops.report_manifests rename to report_manifests_before_revisions")
     con.execute(OPS_REPORTS_DDL)
-    # what wrote each revision: the code and the configuration (a replay says which changed since)
-    con.execute("alter table ops.report_manifests add column if not exists code_fingerprint varchar")
-    con.execute("alter table ops.report_manifests add column if not exists config_sha256 varchar")
     if old:
         con.execute("""insert into ops.report_manifests
             select report, case report when 'finance_reconciliation' then 'finance' else 'ops' end, batch_id, 1,
                    parse_dirpath(manifest_path), manifest_path, manifest_sha256, file_count, recorded_at
             from ops.report_manifests_before_revisions""")
         con.execute("drop table ops.report_manifests_before_revisions")
+    # what wrote each revision: the code and the configuration (a replay says which changed since)
+    con.execute("alter table ops.report_manifests add column if not exists code_fingerprint varchar")
+    con.execute("alter table ops.report_manifests add column if not exists config_sha256 varchar")
 
 
 def config_sha256() -> str:
