@@ -61,7 +61,7 @@ test: dbt_project/target/duckdb/manifest.json dbt_project/target/spark/manifest.
 # dbt templater compiling against an empty scratch warehouse), and the dbt YAML's keys (an unknown
 # key, such as a description cut at a comma, fails).
 lint: $(VENV)/.synced
-	$(VENV)/bin/ruff check pipelines tests
+	$(VENV)/bin/ruff check pipelines tests tools
 	@scratch=$$(mktemp -d) && mkdir -p $$scratch/warehouse/build && \
 	  (cd dbt_project && env -u ANALYTICS_BUILD_DB ANALYTICS_DATA_DIR=$$scratch ANALYTICS_ENGINE=duckdb \
 	     ../$(VENV)/bin/sqlfluff lint models tests); rc=$$?; rm -rf $$scratch; exit $$rc
@@ -88,11 +88,11 @@ java:
 BENCH_EVENTS ?= 1000000
 ENGINE ?= duckdb
 bench: dbt_project/target/duckdb/manifest.json $(if $(filter spark,$(ENGINE)),dbt_project/target/spark/manifest.json java)
-	$(PY) -m pipelines.bench --events $(BENCH_EVENTS) --engine $(ENGINE)
+	$(PY) -m tools.bench --events $(BENCH_EVENTS) --engine $(ENGINE)
 
 sample: $(VENV)/.synced
 	rm -rf data/sample/exports
-	$(PY) -m pipelines generate data/sample/exports
+	$(PY) -m tools.generator data/sample/exports
 
 clean:
 	rm -rf $(ANALYTICS_DATA_DIR)/lake $(ANALYTICS_DATA_DIR)/warehouse $(ANALYTICS_DATA_DIR)/reports $(ANALYTICS_DATA_DIR)/dagster

@@ -1,4 +1,4 @@
-"""Command line: `python -m pipelines run|dev|verify|reingest|replay|diff|sql|generate`.
+"""Command line: `python -m pipelines run|dev|verify|reingest|replay|diff|sql`.
 
 `run` is what `make run` calls: it prepares DAGSTER_HOME (telemetry off) and launches the main job
 through Dagster, so the run is recorded in the instance and shows in the UI later.
@@ -293,8 +293,6 @@ def main(argv: list[str] | None = None) -> int:
     dev = sub.add_parser("dev", help="the Dagster UI and daemon (Ctrl-C stops them)")
     dev.add_argument("--host", default="127.0.0.1")
     dev.add_argument("--port", type=int, default=3000)
-    gen = sub.add_parser("generate", help="write deterministic exports (see pipelines.lib.generator)")
-    gen.add_argument("args", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     if args.command == "run":
@@ -321,11 +319,6 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "dev":
         run_dev(settings, args.host, args.port)
-    if args.command == "generate":
-        from pipelines.lib.generator import main as generate_main
-
-        generate_main(args.args)
-        return 0
     return 2
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.lib.config import Settings
-from pipelines.lib.generator import BatchWriter
+from tools.generator import BatchWriter, text_frame
 
 EXPORTED_AT = "2026-11-02T00:05:00Z"
 
@@ -75,9 +75,7 @@ def write_batch(root: Path, batch_id: str, tables: dict, encoding=("csv", "none"
 
     bw = BatchWriter(root, batch_id, datetime.fromisoformat(exported_at.replace("Z", "+00:00")))
     for table, rows in tables.items():
-        from pipelines.lib.generator import _text_frame
-
-        bw.write(table, [_text_frame(table, rows)], (encodings or {}).get(table, encoding),
+        bw.write(table, [text_frame(table, rows)], (encodings or {}).get(table, encoding),
                  (raw_lines or {}).get(table, []))
     bw.close()
     return root / batch_id

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.bench import bench, bench_one_file, render
 from pipelines.lib.config import Settings
+from tools.bench import bench, bench_one_file, render
 
 pytestmark = pytest.mark.e2e
 

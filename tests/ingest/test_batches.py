@@ -11,10 +11,10 @@ import pytest
 
 from pipelines.lib import lake
 from pipelines.lib.duck import first
-from pipelines.lib.generator import ENCODINGS
 from pipelines.lib.ingest import control_total_breaks, ingest_all
 from pipelines.lib.publish import WarehouseBusy, writer_lock
 from tests.helpers import DIMENSIONS, PROJECT, edit_manifest, event, lake_table, rehash, write_batch
+from tools.generator import ENCODINGS
 
 B1, B2, B3 = "20261102T000500Z-000001", "20261103T000500Z-000002", "20261104T000500Z-000003"
 

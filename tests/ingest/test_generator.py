@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 
 from pipelines.lib.duck import first
-from pipelines.lib.generator import Scenario, generate
 from pipelines.lib.ingest import control_total_breaks, ingest_all
 from tests.helpers import effective_totals_from_lake, expected_totals
+from tools.generator import Scenario, generate
 
 BULK = Scenario(organizations=4, projects_per_org=3, days=3, events_per_day=3000, faults=False, chunk_rows=1000)
 

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from pipelines.lib.config import Settings
-from pipelines.lib.generator import audit_row_hash, ts
 from tests.helpers import write_batch
 from tests.warehouse.conftest import build, ingest
+from tools.generator import audit_row_hash, ts
 
 NEWEST = datetime(2026, 11, 10, tzinfo=UTC)
 EXPORTED = "2026-11-10T00:05:00Z"

@@ -68,3 +68,12 @@ def test_a_build_in_progress_or_a_missing_published_file_is_not(settings, publis
     build_state.record(published, settings)
     settings.published_db.unlink()
     assert not build_state.is_current(published, settings)
+
+
+def test_the_dev_tools_are_no_input_of_the_build():
+    """tools/ (generator, bench) is never run by the warehouse: editing it rebuilds nothing."""
+    from pipelines.lib.build_state import _code_files
+    from pipelines.lib.config import PROJECT_ROOT, Settings
+
+    parts = {p.relative_to(PROJECT_ROOT).parts[0] for p in _code_files(Settings.from_env())}
+    assert "pipelines" in parts and "dbt_project" in parts and "tools" not in parts

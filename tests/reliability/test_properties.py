@@ -15,11 +15,11 @@ from hypothesis import strategies as st
 
 from pipelines.lib.config import Settings
 from pipelines.lib.duck import connect
-from pipelines.lib.generator import ENCODINGS
 from pipelines.lib.ingest import control_total_breaks, ingest_all
 from tests.helpers import DIMENSIONS, project_dirs, write_batch
 from tests.warehouse.conftest import build
 from tests.warehouse.conftest import ingest as ingest_with_config
+from tools.generator import ENCODINGS
 
 UNITS = DIMENSIONS["usage_units"] + [dict(DIMENSIONS["usage_units"][0], usage_unit="gpu_hour.b200")]
 PRICES = [dict(price_id="h100", plan_id="plan_a", usage_unit="gpu_hour.h100", model_id=None, unit_price="2.5",
