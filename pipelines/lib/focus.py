@@ -17,7 +17,7 @@ from pathlib import Path
 import polars as pl
 
 from pipelines.lib.config import Settings
-from pipelines.lib.reports import atomic_write, newest_batch, write_csv, write_pack
+from pipelines.lib.reports import Written, atomic_write, newest_batch, write_csv, write_pack
 
 FOCUS_VERSION = "1.2"
 MART = "marts.rpt_focus_charges"
@@ -38,11 +38,11 @@ def write_parquet(frame: pl.DataFrame, path: Path) -> Path:
     return atomic_write(path, lambda p: frame.write_parquet(p, compression="zstd", statistics=True))
 
 
-def focus_report(con, settings: Settings) -> dict:
-    """The FOCUS pack as of the newest loaded batch: {} when nothing is loaded yet."""
+def focus_report(con, settings: Settings) -> Written | None:
+    """The FOCUS pack as of the newest loaded batch; None when nothing is loaded yet."""
     batch_id, as_of = newest_batch(con)
     if batch_id is None:
-        return {}
+        return None
     # every column in the sort: the same rows give the same bytes, whatever order the build left
     columns = [d[0] for d in con.execute(f"select * from {MART} limit 0").description]
     first_keys = ["BillingAccountId", "BillingPeriodStart", "ChargePeriodStart", "ChargeCategory"]
@@ -62,6 +62,5 @@ def focus_report(con, settings: Settings) -> dict:
         return files
 
     pack = write_pack(con, settings, "focus_charges", "focus", batch_id, as_of, write)
-    return {"directory": pack.directory, "files": pack.files, "manifest": pack.manifest, "batch_id": batch_id,
-            "revision": pack.revision, "written": pack.written, "rows": charges.height,
-            "organizations": charges["BillingAccountId"].n_unique(), "periods": len(parts)}
+    return Written(pack, batch_id, {"rows": charges.height, "organizations": charges["BillingAccountId"].n_unique(),
+                                    "files": len(pack.files)})

@@ -22,6 +22,11 @@ from pathlib import Path
 
 import polars as pl
 
+# Every lake row keeps where it came from: its batch (BATCH) and its row number in the export file
+# (ROW, 1-based, the header not counted), the key of quarantine and of a release.
+BATCH = "_batch_id"
+ROW = "_row_number"
+
 
 @dataclass(frozen=True)
 class LakeFile:

@@ -10,7 +10,7 @@ from decimal import Decimal
 import polars as pl
 
 from models import TABLES
-from pipelines.lib.reports import load_config
+from pipelines.lib.config_files import load_config
 
 _UNITS = {"m": 60, "h": 3600, "d": 86400}
 

@@ -12,7 +12,7 @@ from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
 from pipelines.lib.render import html_table
-from pipelines.lib.reports import atomic_write, newest_batch, write_pack
+from pipelines.lib.reports import Written, atomic_write, newest_batch, write_pack
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem; color: #1d2733; }
@@ -79,16 +79,15 @@ def render_ops_page(con) -> tuple[str, dict]:
 {html_table(broken) if broken.height else "<p>Every record's hash and link verify.</p>"}
 </body></html>
 """
-    return html, {"batch_id": batch_id, "as_of": as_of, "components": status["component"].n_unique(),
-                  "alerts": status.filter(pl.col("alert") != "none").height, "audit_verified": verified}
+    return html, {"components": status["component"].n_unique(),
+                  "slo_alerts": status.filter(pl.col("alert") != "none").height, "audit_verified": verified}
 
 
-def ops_report(con, settings) -> dict:
+def ops_report(con, settings) -> Written | None:
     batch_id, as_of = newest_batch(con)
     if batch_id is None:
-        return {}
+        return None
     html, facts = render_ops_page(con)
     pack = write_pack(con, settings, "ops_status", "ops", batch_id, as_of, lambda directory: [
         atomic_write(directory / "ops_status.html", lambda p: p.write_text(html, encoding="utf-8"))])
-    page, manifest = pack.files[0], pack.manifest
-    return {"page": page, "manifest": manifest, "revision": pack.revision, "written": pack.written, **facts}
+    return Written(pack, batch_id, facts)

@@ -187,7 +187,7 @@ def _copy_lake(con, source: Settings, target: Settings) -> int:
             lake.copy_file(src, target.lake_dir / path)
             record = (path, table, batch_id, day, rows, size, sha, written)
         else:
-            frame = pl.read_parquet(src).filter(~pl.col("_row_number").is_in(taken_out))
+            frame = pl.read_parquet(src).filter(~pl.col(lake.ROW).is_in(taken_out))
             if frame.height == 0 and TABLES[table].kind == "event":
                 continue  # a file of released rows only: it did not exist then
             f = lake.write_parquet(frame, target.lake_dir, path, table, batch_id, day)
@@ -217,7 +217,7 @@ def build_as_of(source: Settings, batch_id: str, out: Path, reports: bool = True
     from pipelines.lib.ops_config import write_config_tables
     from pipelines.lib.ops_report import ops_report
     from pipelines.lib.publish import publish
-    from pipelines.lib.reports import finance_report, newest_batch
+    from pipelines.lib.reports import finance_report
 
     _checked_batch_id(batch_id)
     out = _checked_out_dir(Path(out), source)
@@ -246,13 +246,12 @@ def build_as_of(source: Settings, batch_id: str, out: Path, reports: bool = True
     if reports:
         con = connect(target.build_db, target)
         try:
-            newest, _ = newest_batch(con)
             packs = [(name, kind, write(con, target)) for name, kind, write in (
                 ("finance_reconciliation", "finance", finance_report), ("ops_status", "ops", ops_report),
                 ("focus_charges", "focus", focus_report))]
         finally:
             con.close()
-        replay.packs = [compare_pack(source, name, kind, newest, Path(written["manifest"]).parent, cutoff,
+        replay.packs = [compare_pack(source, name, kind, written.batch_id, written.pack.directory, cutoff,
                                      release_cutoff)
                         for name, kind, written in packs if written]
     publish(target)
@@ -313,7 +312,7 @@ def compare_pack(source: Settings, report: str, kind: str, batch_id: str, direct
 def explain(source: Settings, report: str, kind: str, batch_id: str, mine: dict, theirs: dict,
             loaded_at: datetime, release_cutoff: datetime) -> list[str]:
     """Why a replayed pack differs from the one on disk: the inputs that differ, and what each is."""
-    from pipelines.lib.reports import config_sha256
+    from pipelines.lib.config_files import config_sha256
 
     reasons = []
     in_mine = {b["batch_id"] for b in mine.get("input_batches", [])}

@@ -26,14 +26,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
-import yaml
 
 from pipelines.lib.build_state import code_fingerprint
-from pipelines.lib.config import PROJECT_ROOT, Settings
+from pipelines.lib.config import Settings
+from pipelines.lib.config_files import config_sha256
 from pipelines.lib.duck import first
 from pipelines.lib.faults import kill_point
-
-CONFIG_DIR = PROJECT_ROOT / "pipelines" / "config"
 
 OPS_REPORTS_DDL = """
 create table if not exists ops.report_manifests (
@@ -62,24 +60,6 @@ def ensure_report_manifests(con) -> None:
     # what wrote each revision: the code and the configuration (a replay says which changed since)
     con.execute("alter table ops.report_manifests add column if not exists code_fingerprint varchar")
     con.execute("alter table ops.report_manifests add column if not exists config_sha256 varchar")
-
-
-def config_sha256() -> str:
-    """Hash of the report configuration's files (pipelines/config, or ANALYTICS_CONFIG_DIR), names and contents."""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in config_dir().rglob("*") if p.is_file()):
-        digest.update(path.relative_to(config_dir()).as_posix().encode() + b"\0")
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
-    return digest.hexdigest()
-
-
-def config_dir() -> Path:
-    """pipelines/config, or ANALYTICS_CONFIG_DIR: thresholds and SLOs are data, not code."""
-    return Path(os.environ.get("ANALYTICS_CONFIG_DIR", CONFIG_DIR))
-
-
-def load_config(name: str) -> dict:
-    return yaml.safe_load((config_dir() / name).read_text()) or {}
 
 
 def newest_batch(con) -> tuple[str, datetime] | tuple[None, None]:
@@ -214,6 +194,16 @@ class Pack:
     written: bool  # False: the newest revision already held these bytes
 
 
+@dataclass(frozen=True)
+class Written:
+    """A report as of the newest batch: its pack (written, or found unchanged) and what it found,
+    the counts its Dagster asset shows."""
+
+    pack: Pack
+    batch_id: str
+    facts: dict[str, int | bool]
+
+
 def revision_dir(settings: Settings, batch_id: str, kind: str, revision: int) -> Path:
     """reports/<batch_id>/<kind>/ for the first revision, reports/<batch_id>/r<N>/<kind>/ after."""
     base = report_dir(settings, batch_id)
@@ -275,7 +265,7 @@ def write_pack(con, settings: Settings, report: str, kind: str, batch_id: str, a
 SHEET_ROWS = 10_000
 
 
-def finance_report(con, settings: Settings) -> dict:
+def finance_report(con, settings: Settings) -> Written | None:
     """The finance reconciliation pack: workbook, CSVs and evidence manifest.
 
     The reconciliation has a row per key and day, millions on a large platform: its CSVs are
@@ -283,7 +273,7 @@ def finance_report(con, settings: Settings) -> dict:
     the workbook."""
     batch_id, as_of = newest_batch(con)
     if batch_id is None:
-        return {}
+        return None
     summary = con.sql("select * from marts.rpt_reconciliation_summary "
                           "order by organization_id, currency nulls last").pl()
     reconciliation = "select * exclude (_watermark) from marts.rpt_usage_ledger_reconciliation"
@@ -315,5 +305,4 @@ def finance_report(con, settings: Settings) -> dict:
 
     pack = write_pack(con, settings, "finance_reconciliation", "finance", batch_id, as_of, write)
     n_breaks = first(con.execute(f"select count(*) from ({breaks})"))[0]
-    return {"directory": pack.directory, "files": pack.files, "manifest": pack.manifest, "batch_id": batch_id,
-            "revision": pack.revision, "written": pack.written, "breaks": n_breaks, "drift": drift_breaks.height}
+    return Written(pack, batch_id, {"usage_ledger_breaks": n_breaks, "runtime_drift": drift_breaks.height})

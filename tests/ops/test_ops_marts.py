@@ -9,7 +9,7 @@ import duckdb
 import pytest
 import yaml
 
-from pipelines.lib.reports import CONFIG_DIR
+from pipelines.lib.config_files import CONFIG_DIR
 from tests.ops.conftest import CREDENTIALS, chain, feed, setup
 
 

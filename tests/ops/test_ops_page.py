@@ -13,7 +13,8 @@ def test_the_ops_page_plots_exactly_the_marts_rows(ops):
     con = connect(ops.build_db, ops)
     out = ops_report(con, ops)
     con.close()
-    assert out["page"] == ops.reports_dir / "20261110T000500Z-000001" / "ops" / "ops_status.html"
+    page_file = out.pack.files[0]
+    assert page_file == ops.reports_dir / "20261110T000500Z-000001" / "ops" / "ops_status.html"
     db = duckdb.connect(str(ops.build_db), read_only=True)
     sli = db.execute("select component, slo_name, day::varchar, sli from marts.fct_sli_daily order by all").fetchall()
     budget = db.execute("select component, slo_name, day::varchar, error_budget_remaining from marts.fct_slo_budget_daily "
@@ -22,7 +23,7 @@ def test_the_ops_page_plots_exactly_the_marts_rows(ops):
     with browser_page() as page:
         errors = []
         page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(out["page"].as_uri())
+        page.goto(page_file.as_uri())
         page.wait_for_function("document.querySelectorAll('.js-plotly-plot .main-svg').length >= 4")
         plotted = page.evaluate("""() => Array.from(document.querySelectorAll('.js-plotly-plot')).flatMap(div =>
             div.data.map(t => ({component: div.id, slo: t.meta.slo, series: t.meta.series, x: t.x, y: t.y})))""")

@@ -95,8 +95,8 @@ def test_the_report_pack_reads_back_and_its_evidence_holds(finance):
     recorded = first(con.execute("select evidence_sha256 from ops.report_manifests where report = 'finance_reconciliation' order by revision desc"
                            ))[0]
     con.close()
-    assert out["directory"] == finance.reports_dir / "20261111T000500Z-000002" / "finance"
-    wb = openpyxl.load_workbook(out["directory"] / "reconciliation.xlsx", read_only=True)
+    assert out.pack.directory == finance.reports_dir / "20261111T000500Z-000002" / "finance"
+    wb = openpyxl.load_workbook(out.pack.directory / "reconciliation.xlsx", read_only=True)
     assert wb.sheetnames == ["Summary", "Breaks", "Non-usage entries", "Runtime drift"]
     summary = list(wb["Summary"].iter_rows(values_only=True))
     header = summary[0]
@@ -107,23 +107,23 @@ def test_the_report_pack_reads_back_and_its_evidence_holds(finance):
     assert len(breaks) - 1 == 7  # 12 keys, 5 matched (4 in USD, 1 in EUR)
     drift = list(wb["Runtime drift"].iter_rows(values_only=True))
     assert len(drift) - 1 == 6
-    with open(out["directory"] / "usage_ledger_breaks.csv") as fh:
+    with open(out.pack.directory / "usage_ledger_breaks.csv") as fh:
         assert {r["status"] for r in csv.DictReader(fh)} == {
             "amount_mismatch", "quantity_mismatch", "missing_in_ledger", "ledger_without_usage",
             "duplicate_ledger_entry", "unrated_usage"}
-    manifest = json.loads(out["manifest"].read_text())
+    manifest = json.loads(out.pack.manifest.read_text())
     assert manifest["as_of"] == "2026-11-11T00:05:00+00:00"
     assert [b["batch_id"] for b in manifest["input_batches"]] == ["20261110T000500Z-000001", "20261111T000500Z-000002"]
     for f in manifest["files"]:
-        assert sha256_file(out["directory"] / f["path"]) == f["sha256"]
+        assert sha256_file(out.pack.directory / f["path"]) == f["sha256"]
     assert len(manifest["files"]) == 6
-    assert sha256_file(out["manifest"]) == recorded
+    assert sha256_file(out.pack.manifest) == recorded
 
 
 def test_the_report_pack_is_reproducible(finance):
     con = connect(finance.build_db, finance)
-    first = sha256_file(finance_report(con, finance)["manifest"])
-    second = sha256_file(finance_report(con, finance)["manifest"])
+    first = sha256_file(finance_report(con, finance).pack.manifest)
+    second = sha256_file(finance_report(con, finance).pack.manifest)
     con.close()
     assert first == second
 

@@ -4,19 +4,30 @@ from pipelines.defs.ingest.resources import WarehouseResource
 from pipelines.defs.warehouse.assets import exposure_deps
 from pipelines.lib.focus import focus_report
 from pipelines.lib.ops_report import ops_report
-from pipelines.lib.reports import finance_report
+from pipelines.lib.reports import Written, finance_report
 
 
-def _write_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource, write) -> dict | None:
-    """`write(con, settings)` on the build warehouse; None when the build is current (nothing to do),
-    {} when no batch is loaded yet."""
+def _write_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource, write):
+    """`write(con, settings)` on the build warehouse, and the pack's metadata; nothing when the
+    build is current (the run rebuilds nothing), a note when no batch is loaded yet."""
     if warehouse.build_is_current(context):
-        return None
+        return
     con = warehouse.connect()
     try:
-        return write(con, warehouse.settings())
+        out: Written | None = write(con, warehouse.settings())
     finally:
         con.close()
+    if out is None:
+        yield dg.MaterializeResult(metadata={"skipped": "no batch loaded yet"})
+        return
+    pack = out.pack
+    yield dg.MaterializeResult(metadata={
+        "directory": dg.MetadataValue.path(str(pack.directory)),
+        "files": dg.MetadataValue.json([f.relative_to(pack.directory).as_posix() for f in pack.files]),
+        "evidence_manifest": dg.MetadataValue.path(str(pack.manifest)),
+        "as_of_batch_id": out.batch_id, "revision": pack.revision, "new_revision_written": pack.written,
+        **out.facts,
+    })
 
 
 @dg.asset(
@@ -33,22 +44,7 @@ def _write_report(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
     output_required=False,
 )
 def finance_reconciliation_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-    out = _write_report(context, warehouse, finance_report)
-    if out is None:
-        return
-    if not out:
-        yield dg.MaterializeResult(metadata={"skipped": "no batch loaded yet"})
-        return
-    yield dg.MaterializeResult(metadata={
-        "directory": dg.MetadataValue.path(str(out["directory"])),
-        "files": dg.MetadataValue.json([f.name for f in out["files"]]),
-        "evidence_manifest": dg.MetadataValue.path(str(out["manifest"])),
-        "usage_ledger_breaks": out["breaks"],
-        "runtime_drift": out["drift"],
-        "as_of_batch_id": out["batch_id"],
-        "revision": out["revision"],
-        "new_revision_written": out["written"],
-    })
+    yield from _write_report(context, warehouse, finance_report)
 
 
 @dg.asset(
@@ -63,18 +59,7 @@ def finance_reconciliation_report(context: dg.AssetExecutionContext, warehouse: 
     output_required=False,
 )
 def ops_status_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-    out = _write_report(context, warehouse, ops_report)
-    if out is None:
-        return
-    if not out:
-        yield dg.MaterializeResult(metadata={"skipped": "no batch loaded yet"})
-        return
-    yield dg.MaterializeResult(metadata={
-        "page": dg.MetadataValue.path(str(out["page"])),
-        "evidence_manifest": dg.MetadataValue.path(str(out["manifest"])),
-        "components": out["components"], "slo_alerts": out["alerts"], "audit_verified": out["audit_verified"],
-        "as_of_batch_id": out["batch_id"], "revision": out["revision"], "new_revision_written": out["written"],
-    })
+    yield from _write_report(context, warehouse, ops_report)
 
 
 @dg.asset(
@@ -90,15 +75,4 @@ def ops_status_report(context: dg.AssetExecutionContext, warehouse: WarehouseRes
     output_required=False,
 )
 def focus_export(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-    out = _write_report(context, warehouse, focus_report)
-    if out is None:
-        return
-    if not out:
-        yield dg.MaterializeResult(metadata={"skipped": "no batch loaded yet"})
-        return
-    yield dg.MaterializeResult(metadata={
-        "directory": dg.MetadataValue.path(str(out["directory"])),
-        "evidence_manifest": dg.MetadataValue.path(str(out["manifest"])),
-        "rows": out["rows"], "organizations": out["organizations"], "files": len(out["files"]),
-        "as_of_batch_id": out["batch_id"], "revision": out["revision"], "new_revision_written": out["written"],
-    })
+    yield from _write_report(context, warehouse, focus_report)

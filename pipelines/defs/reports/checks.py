@@ -1,7 +1,7 @@
 import dagster as dg
 
 from pipelines.defs.ingest.resources import WarehouseResource
-from pipelines.lib.reports import load_config
+from pipelines.lib.config_files import load_config
 
 RECONCILIATION = dg.AssetKey(["marts", "rpt_usage_ledger_reconciliation"])
 

@@ -21,14 +21,25 @@ from pipelines.lib.ingest.verify import verify_file
 
 
 @dataclass
+class PreparedFile:
+    """One file of a batch, read and checked: the rows failing a value rule and the other rows
+    typed; or, for a file too big to hold (a ChunkedRead), neither: its chunks are checked and
+    typed as it loads (run.load_chunked)."""
+
+    file: ManifestFile
+    read: FileRead | ChunkedRead
+    value_failures: pl.DataFrame | None = None
+    typed: pl.DataFrame | None = None
+
+
+@dataclass
 class PreparedBatch:
     """A batch read and checked without the warehouse: its manifest, every file's rows as text
     and the rows failing a value rule, or the reason the whole batch is rejected."""
 
     digest: str
     batch: Batch | None = None
-    # table -> (manifest file, text read, rows failing a value rule, the other rows typed)
-    files: dict[str, tuple] = field(default_factory=dict)
+    files: dict[str, PreparedFile] = field(default_factory=dict)  # by table
     rejected: str | None = None
     stamp: str | None = None  # the folder as it was before it was read (manifest.delivery_stamp)
 
@@ -39,7 +50,7 @@ def prepare_batch(batch_dir: Path, digest: str, settings: Settings) -> PreparedB
     as MachineFault (failures.py), naming the batch and the file."""
     hasher = connect(settings=settings)
     current = None  # the file being read, for the message of whatever goes wrong
-    files: dict[str, tuple] = {}
+    files: dict[str, PreparedFile] = {}
     try:
         stamp = rejection_stamp(batch_dir, settings)
         batch = read_manifest(batch_dir)
@@ -59,11 +70,11 @@ def prepare_batch(batch_dir: Path, digest: str, settings: Settings) -> PreparedB
     return PreparedBatch(digest, batch, files)
 
 
-def close_reads(files: dict[str, tuple]) -> None:
+def close_reads(files: dict[str, PreparedFile]) -> None:
     """Remove the inflated copies chunked reads keep until they are loaded."""
-    for _, read, *_ in files.values():
-        if isinstance(read, ChunkedRead):
-            read.close()
+    for prepared in files.values():
+        if isinstance(prepared.read, ChunkedRead):
+            prepared.read.close()
 
 
 CLOCK_VERDICTS = ("exported_in_future",)
@@ -81,10 +92,9 @@ def rejection_stamp(batch_dir: Path, settings: Settings) -> str:
 CHUNK_BYTES_PER_ROW = 256
 
 
-def _prepare_file(batch: Batch, f: ManifestFile, settings: Settings, hasher) -> tuple:
-    """(manifest file, FileRead, rows failing a value rule, the other rows typed); or, for a file
-    too big to hold (ingest_chunk_rows), (manifest file, ChunkedRead, None, None): its rows are
-    read, checked and typed chunk by chunk while it loads (run.load_chunked)."""
+def _prepare_file(batch: Batch, f: ManifestFile, settings: Settings, hasher) -> PreparedFile:
+    """The file read and checked; a file too big to hold (ingest_chunk_rows) only opened for its
+    chunks."""
     path, compression = verify_file(batch, f, settings, settings.data_dir)
     scratch = path if path != batch.directory / f.path else None
     table = TABLES[f.table]
@@ -94,13 +104,13 @@ def _prepare_file(batch: Batch, f: ManifestFile, settings: Settings, hasher) -> 
             read = read_file_chunks(path, f, table, compression, chunk)
             _check_row_count(f, read.rows_in_file)
             read.scratch, scratch = scratch, None  # removed once loaded (ChunkedRead.close)
-            return f, read, None, None
+            return PreparedFile(f, read)
         read = read_file(path, f, table, compression)
     finally:
         if scratch is not None:
             scratch.unlink(missing_ok=True)
     _check_row_count(f, read.rows_in_file)
-    return (f, read, *check_and_type(table, read, batch.exported_at, hasher))
+    return PreparedFile(f, read, *check_and_type(table, read, batch.exported_at, hasher))
 
 
 def _check_row_count(f: ManifestFile, rows: int) -> None:

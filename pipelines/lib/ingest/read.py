@@ -28,8 +28,7 @@ from models._contract import WRONG_NATIVE_TYPE, parse_json_object
 from pipelines.lib.duck import connect
 from pipelines.lib.ingest.failures import BatchRejected
 from pipelines.lib.ingest.manifest import ManifestFile
-
-ROW = "_row_number"
+from pipelines.lib.lake import ROW
 
 
 @dataclass

@@ -148,7 +148,7 @@ def _count_outcomes(con, batch_id: str, table_name: str) -> None:
 
 
 def _lake_columns(table: Table) -> list[str]:
-    return [*table.column_names, "_batch_id", "_row_number"]
+    return [*table.column_names, lake.BATCH, ROW]
 
 
 def _write_lake_rows(settings: Settings, batch_id: str, table: Table, loaded: pl.DataFrame,

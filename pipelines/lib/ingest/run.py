@@ -25,9 +25,9 @@ from pipelines.lib.ingest.control import backfill_lake_files
 from pipelines.lib.ingest.decide import _decide, _staged
 from pipelines.lib.ingest.failures import BatchRejected, MachineFault, is_machine_fault
 from pipelines.lib.ingest.manifest import Batch, discover, manifest_hash, read_manifest
-from pipelines.lib.ingest.prepare import PreparedBatch, check_and_type, close_reads, prepare_batch
+from pipelines.lib.ingest.prepare import PreparedBatch, PreparedFile, check_and_type, close_reads, prepare_batch
 from pipelines.lib.ingest.quarantine import _quarantine, _record_file, _write_quarantine_file, release_quarantine
-from pipelines.lib.ingest.read import ROW, ChunkedRead, FileRead
+from pipelines.lib.ingest.read import ROW, ChunkedRead
 from pipelines.lib.ingest.record import (
     _record,
     _record_batch,
@@ -160,12 +160,12 @@ def ingest_batch(con, settings: Settings, batch_dir: Path, prepared: PreparedBat
     try:
         for table_name in LOAD_ORDER:
             if table_name in prepared.files:
-                f, read, value_failures, typed = prepared.files[table_name]
-                current = f.path
-                if isinstance(read, ChunkedRead):
-                    load_chunked(con, settings, batch, TABLES[table_name], f, read, now)
+                file = prepared.files[table_name]
+                current = file.file.path
+                if isinstance(file.read, ChunkedRead):
+                    load_chunked(con, settings, batch, TABLES[table_name], file.file, file.read, now)
                 else:
-                    load_file(con, settings, batch, TABLES[table_name], f, read, value_failures, typed, now)
+                    load_file(con, settings, batch, TABLES[table_name], file, now)
         current = None
         _record_batch(con, batch.batch_id, digest, batch.exported_at, "loaded", None, len(batch.files), now)
         con.execute("commit")
@@ -188,12 +188,11 @@ def ingest_batch(con, settings: Settings, batch_dir: Path, prepared: PreparedBat
     return None
 
 
-def load_file(con, settings: Settings, batch: Batch, table: Table, f, read: FileRead,
-              value_failures: pl.DataFrame, typed: pl.DataFrame, now) -> None:
+def load_file(con, settings: Settings, batch: Batch, table: Table, file: PreparedFile, now) -> None:
     """One file of a batch inside its transaction: decide each row, record the loaded ones and
     their lake files, quarantine the rest."""
-    files = _load_rows(con, settings, batch, table, f, read, value_failures, typed, now)
-    _finish_file(con, settings, batch, table, f, read.rows_in_file, read.extra_columns, files, now)
+    files = _load_rows(con, settings, batch, table, file, now)
+    _finish_file(con, settings, batch, table, file.file, file.read.rows_in_file, file.read.extra_columns, files, now)
 
 
 def load_chunked(con, settings: Settings, batch: Batch, table: Table, f, read: ChunkedRead, now) -> None:
@@ -205,9 +204,8 @@ def load_chunked(con, settings: Settings, batch: Batch, table: Table, f, read: C
     try:
         for k, chunk in enumerate(read.chunks):
             rows += chunk.rows_in_file
-            value_failures, typed = check_and_type(table, chunk, batch.exported_at, hasher)
-            files += _load_rows(con, settings, batch, table, f, chunk, value_failures, typed, now,
-                                generation=f"part{k:05d}")
+            checked = PreparedFile(f, chunk, *check_and_type(table, chunk, batch.exported_at, hasher))
+            files += _load_rows(con, settings, batch, table, checked, now, generation=f"part{k:05d}")
     except BaseException:
         for written in files:  # never recorded: the batch's transaction rolls back
             (settings.lake_dir / written.path).unlink(missing_ok=True)
@@ -219,10 +217,11 @@ def load_chunked(con, settings: Settings, batch: Batch, table: Table, f, read: C
     _finish_file(con, settings, batch, table, f, read.rows_in_file, read.extra_columns, files, now)
 
 
-def _load_rows(con, settings: Settings, batch: Batch, table: Table, f, read: FileRead,
-               value_failures: pl.DataFrame, typed: pl.DataFrame, now, generation: str | None = None):
+def _load_rows(con, settings: Settings, batch: Batch, table: Table, file: PreparedFile, now,
+               generation: str | None = None):
     """Decide the rows of a file (or a chunk of one), record and write the loaded ones to the lake,
     quarantine the rest; returns the lake files written."""
+    f, read, value_failures, typed = file.file, file.read, file.value_failures, file.typed
     with _staged(con, typed):
         _decide(con, table, batch.batch_id)
         # The loaded rows go to the lake from this process's typed copy, in a second thread, while

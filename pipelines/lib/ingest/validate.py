@@ -8,8 +8,8 @@ import pandera.polars as pa
 import polars as pl
 
 from models import REASON_ORDER, Table
+from pipelines.lib.lake import ROW
 
-ROW = "_row_number"
 REASON = "reason"
 CHUNK_ROWS = 250_000  # pandera materializes failure cases: bound their size on large files
 
