@@ -10,7 +10,7 @@ from pipelines.lib.config import Settings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
-# The multiprocess executor re-imports this code for every step (~10 s each on 2 cores), and
+# The multiprocess executor re-imports this code for every step (seconds each: docs/benchmark.md), and
 # the steps share one DuckDB writer anyway: the main job runs in process.
 main_job = dg.define_asset_job(
     "main_job",

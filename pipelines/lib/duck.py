@@ -9,8 +9,8 @@ import duckdb
 from pipelines.lib.config import Settings
 
 # The storage format of a DuckDB file this project creates (DuckDB's default is v0.10.2's, for old
-# readers): v1.3.0's string compression writes the marts a third faster (a 3.1M-event slice of
-# fct_usage_events: 3.3 s -> 2.2 s, the same size) and reads them a little faster. Such a file
+# readers): v1.3.0's string compression writes and reads the marts faster at the same size
+# (measured in docs/benchmark.md). Such a file
 # opens in DuckDB 1.3 and later. Set where a file is created; dbt's profile says the same
 # (dbt_project/profiles.yml). A file created before keeps its format.
 STORAGE_VERSION = "v1.3.0"
@@ -28,7 +28,8 @@ def connect(path: Path | str = ":memory:", settings: Settings | None = None, rea
     con.execute(f"SET threads = {int(settings.duckdb_threads)}")
     if not read_only:
         # The WAL makes every commit durable; checkpointing it into the file on every commit of a
-        # batch (DuckDB's default above 16 MB) cost a quarter of ingestion. Checkpoint at 1 GB, and
+        # batch (DuckDB's default above 16 MB) is a large part of ingestion's time (docs/benchmark.md).
+        # Checkpoint at 1 GB, and
         # explicitly before publishing.
         con.execute("SET checkpoint_threshold = '1GB'")
     return con

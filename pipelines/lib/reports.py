@@ -115,8 +115,7 @@ def stream_csvs(con, sql: str, targets: dict[Path, pl.Expr | None], batch_rows: 
     memory, whatever the total): each target gets the rows its filter keeps (None: every row).
     The same writer as write_csv, so the same bytes; each file appears whole, by rename. A batch
     is formatted once for all the targets keeping all its rows (every row a break: a new platform,
-    a ledger not exported yet): formatting is most of writing a file (0.5 s of 0.7 s for 2.2M
-    reconciliation rows)."""
+    a ledger not exported yet): formatting is most of writing a file."""
     reader = con.sql(sql).to_arrow_reader(batch_rows)
     tmps = {path: path.with_name(f".{path.name}.{os.getpid()}.tmp") for path in targets}
     handles = {}

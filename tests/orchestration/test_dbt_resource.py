@@ -5,8 +5,8 @@ import subprocess
 
 from packaging import version
 
+from pipelines.defs.common.resources import DBT_EXECUTABLE, WarehouseDbtCliResource
 from pipelines.defs.warehouse.project import dbt_project
-from pipelines.defs.warehouse.resources import DBT_EXECUTABLE, WarehouseDbtCliResource
 
 
 def test_the_version_given_to_dagster_dbt_is_the_version_of_the_dbt_it_runs():

@@ -131,7 +131,7 @@ def test_the_report_pack_is_reproducible(finance):
 def test_the_break_threshold_check_warns_with_the_offending_rows(finance):
     import dagster as dg
 
-    from pipelines.defs.ingest.resources import WarehouseResource
+    from pipelines.defs.common.resources import WarehouseResource
     from pipelines.defs.reports.checks import reconciliation_break_thresholds
 
     result = reconciliation_break_thresholds(warehouse=WarehouseResource())

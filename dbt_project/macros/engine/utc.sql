@@ -1,8 +1,7 @@
 {#
   The UTC day and the UTC hour of a TIMESTAMPTZ, by epoch arithmetic.
   With the session in UTC, `ts::date` and `date_trunc('hour', ts)` give the same values, but DuckDB
-  computes them through ICU's time zone calendar, ~25x slower: over the 10M-event benchmark's
-  usage, 0.72 s and 0.95 s against 0.03 s and 0.06 s (fct_usage_events built in 9.2 s, not 10.8 s).
+  computes them through ICU's time zone calendar, an order of magnitude slower (docs/benchmark.md).
   Here the instant's microseconds since the epoch are read as a plain TIMESTAMP (UTC wall clock),
   truncated there, and turned back: exact for every instant (before 1970 too) and whatever the
   session's zone. Used where every usage event (and ledger entry) goes through it; tests/warehouse/test_utc_macros.py

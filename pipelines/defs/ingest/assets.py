@@ -1,7 +1,7 @@
 import dagster as dg
 
 from models import TABLES
-from pipelines.defs.ingest.resources import WarehouseResource
+from pipelines.defs.common.resources import WarehouseResource
 from pipelines.lib.duck import first
 from pipelines.lib.ingest import OPS_TABLES, ingest_all, lake_breaks
 from pipelines.lib.render import markdown_table

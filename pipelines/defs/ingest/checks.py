@@ -1,7 +1,7 @@
 import dagster as dg
 
 from models import TABLES
-from pipelines.defs.ingest.resources import WarehouseResource
+from pipelines.defs.common.resources import WarehouseResource
 from pipelines.lib import alerts
 from pipelines.lib.config import Settings
 from pipelines.lib.duck import first

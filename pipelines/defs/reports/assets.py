@@ -1,6 +1,6 @@
 import dagster as dg
 
-from pipelines.defs.ingest.resources import WarehouseResource
+from pipelines.defs.common.resources import WarehouseResource
 from pipelines.defs.warehouse.assets import exposure_deps
 from pipelines.lib.focus import focus_report
 from pipelines.lib.ops_report import ops_report

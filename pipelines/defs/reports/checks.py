@@ -1,6 +1,6 @@
 import dagster as dg
 
-from pipelines.defs.ingest.resources import WarehouseResource
+from pipelines.defs.common.resources import WarehouseResource
 from pipelines.lib.config_files import load_config
 
 RECONCILIATION = dg.AssetKey(["marts", "rpt_usage_ledger_reconciliation"])

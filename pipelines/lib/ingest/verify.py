@@ -36,7 +36,7 @@ def verify_file(batch: Batch, f: ManifestFile, settings: Settings, scratch: Path
     Returns the path to read the rows from and its compression. With `scratch` (a directory), a
     gzipped text file's bytes, inflated here to be checked anyway, are kept there uncompressed
     (`.inflated.<batch>.<file>.<pid>.tmp`, the caller removes it): the reader then does not
-    inflate the stream a second time (DuckDB's gzip reading was a third of reading a CSV).
+    inflate the stream a second time.
     OSErrors of this machine (disk full, permission denied) propagate as they are: the caller
     classifies them (failures.classify) as faults, never as the export's verdict."""
     path = batch.directory / f.path

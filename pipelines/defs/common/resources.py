@@ -1,8 +1,19 @@
+"""The resources every domain uses, in one place (as dagster-open-platform's defs/common): the
+data directory with its build warehouse and writer lock, and dbt. Their settings are fields the UI
+shows under Deployment > Resources."""
+
 import os
+import sys
 from contextlib import contextmanager
+from functools import cached_property
+from importlib.metadata import version as installed_version
+from pathlib import Path
 
 import dagster as dg
+from dagster_dbt import DbtCliResource
+from packaging import version
 
+from pipelines.defs.warehouse.project import dbt_project
 from pipelines.lib import build_state
 from pipelines.lib.config import Settings
 from pipelines.lib.duck import connect
@@ -50,6 +61,27 @@ class WarehouseResource(dg.ConfigurableResource):
             yield self
 
 
+# DbtCliResource looks for `dbt` on PATH: point it at the one beside this interpreter.
+DBT_EXECUTABLE = str(Path(sys.executable).with_name("dbt"))
+
+
+class WarehouseDbtCliResource(DbtCliResource):
+    """DbtCliResource running this environment's dbt-core.
+
+    dagster-dbt learns which dbt it drives by running `dbt --version` in a subprocess before every
+    invocation (dbt's imports, and a request to the package index for the latest release: seconds a
+    run, docs/benchmark.md). The executable is the one installed beside this interpreter, so its version is the
+    installed dbt-core's (tests/orchestration/test_dbt_resource.py holds them equal)."""
+
+    @cached_property
+    def _cli_version(self) -> version.Version:
+        return version.parse(installed_version("dbt-core"))
+
+
+
 @dg.definitions
 def defs() -> dg.Definitions:
-    return dg.Definitions(resources={"warehouse": WarehouseResource()})
+    return dg.Definitions(resources={
+        "warehouse": WarehouseResource(),
+        "dbt": WarehouseDbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE),
+    })
