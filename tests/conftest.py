@@ -56,11 +56,21 @@ def worker_group(nodeid: str) -> str:
     return next((p for p in PACKAGE_SCENARIOS if path.startswith(p)), path)
 
 
+# The groups that take minutes, longest first: they start first, one per worker, and the many short
+# groups fill in behind them (xdist's own order, by number of tests, put two of them on one worker).
+LONGEST_GROUPS = ("built", "tests/engines/test_spark_parity.py", "tests/replay/test_replay.py",
+                  "tests/test_bench_smoke.py", "tests/warehouse/", "tests/reports/", "tests/ops/")
+
+
 def pytest_xdist_make_scheduler(config, log):
     from xdist.scheduler import LoadScopeScheduling
 
     class SharedFixtureScheduling(LoadScopeScheduling):
-        """Whole groups of tests (worker_group) to a worker, the biggest first come first."""
+        """Whole groups of tests (worker_group) to a worker, in collection order (LONGEST_GROUPS first)."""
+
+        def __init__(self, config, log=None):
+            super().__init__(config, log)
+            config.option.loadscopereorder = False  # the order is collection order, set below
 
         def _split_scope(self, nodeid: str) -> str:
             return worker_group(nodeid)
@@ -68,7 +78,13 @@ def pytest_xdist_make_scheduler(config, log):
     return SharedFixtureScheduling(config, log)
 
 
+def _group_rank(item) -> int:
+    group = worker_group(item.nodeid)
+    return LONGEST_GROUPS.index(group) if group in LONGEST_GROUPS else len(LONGEST_GROUPS)
+
+
 def pytest_collection_modifyitems(config, items):
+    items.sort(key=_group_rank)  # stable: within a group, the files' own order
     for item in items:
         if {"built", "built_run"} & set(item.fixturenames) and worker_group(item.nodeid) != "built":
             raise pytest.UsageError(f"{item.nodeid} uses the session's warehouse: add its file to SHARED_WAREHOUSE "

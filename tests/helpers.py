@@ -151,8 +151,8 @@ def warehouse_fingerprint(settings) -> dict:
     con = duckdb.connect(str(settings.build_db), read_only=True)
     tables = {}
     for schema, table in con.execute("select schema_name, table_name from duckdb_tables() order by all").fetchall():
-        if table in ("int_usage_affected_dates", "int_reconciliation_affected_dates", "dbt_builds"):
-            continue  # a run's own work lists (every day on a first run, none on a rerun) and log of builds
+        if table in ("int_usage_affected_dates", "int_reconciliation_affected_dates", "dbt_builds", "ingest_runs"):
+            continue  # a run's own work lists (every day on a first run, none on a rerun), the logs of runs
         cols = [c for (c,) in con.execute(
             "select column_name from duckdb_columns() where schema_name = ? and table_name = ? order by column_index",
             [schema, table]).fetchall() if c not in WALL_CLOCK]
