@@ -55,7 +55,7 @@ dev: $(MANIFEST) $(if $(filter spark,$(ANALYTICS_ENGINE)),java)
 # on one (tests/conftest.py). TEST_WORKERS=0 runs them in this process, one after the other.
 TEST_WORKERS ?= 2
 test: dbt_project/target/duckdb/manifest.json dbt_project/target/spark/manifest.json browser java $(FOCUS_VENV)/.synced
-	$(PY) -m pytest -q -n $(TEST_WORKERS)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --durations=15
 
 # ruff for Python (pyproject.toml), SQLFluff for the dbt SQL (dbt_project/.sqlfluff: DuckDB dialect, the
 # dbt templater compiling against an empty scratch warehouse), and the dbt YAML's keys (an unknown
