@@ -135,6 +135,8 @@ def _checked_out_dir(out: Path, source: Settings) -> Path:
     for inside in (source.lake_dir, source.warehouse_dir, source.reports_dir, source.exports_dir):
         if out.is_relative_to(inside.resolve()):
             raise ReplayError(f"{out} is inside {inside}: choose a folder of its own")
+    if out.exists() and not out.is_dir():
+        raise ReplayError(f"{out} is a file, not a folder")
     if out.exists() and any(out.iterdir()) and not (out / MARKER).is_file():
         raise ReplayError(f"{out} is not empty and holds no earlier replay: choose an empty folder")
     return out

@@ -154,6 +154,8 @@ def test_a_replay_refuses_what_it_cannot_do(history, tmp_path):
     with pytest.raises(ReplayError, match="not empty and holds no earlier replay"):
         build_as_of(settings, B1, tmp_path / "busy")
     assert (tmp_path / "busy" / "notes.txt").read_text() == "mine"
+    with pytest.raises(ReplayError, match="is a file, not a folder"):
+        build_as_of(settings, B1, tmp_path / "busy" / "notes.txt")
     for inside in (settings.data_dir, settings.lake_dir / "x", settings.reports_dir / "x", root):
         with pytest.raises(ReplayError):
             build_as_of(settings, B1, inside)
