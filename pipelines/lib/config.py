@@ -59,8 +59,9 @@ class Settings:
     engine: str = "duckdb"
 
     @classmethod
-    def from_env(cls) -> Settings:
-        data_dir = Path(os.environ.get("ANALYTICS_DATA_DIR", PROJECT_ROOT / "data"))
+    def from_env(cls, data_dir: str | None = None) -> Settings:
+        """The settings the environment gives; `data_dir`, when given, in place of ANALYTICS_DATA_DIR."""
+        data_dir = Path(data_dir or os.environ.get("ANALYTICS_DATA_DIR", PROJECT_ROOT / "data"))
         if not data_dir.is_absolute():
             data_dir = PROJECT_ROOT / data_dir
         exports = Path(os.environ.get("ANALYTICS_EXPORTS_DIR", SAMPLE_EXPORTS))

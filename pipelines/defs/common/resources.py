@@ -12,6 +12,7 @@ from pathlib import Path
 import dagster as dg
 from dagster_dbt import DbtCliResource
 from packaging import version
+from pydantic import Field
 
 from pipelines.defs.warehouse.project import dbt_project
 from pipelines.lib import build_state
@@ -26,11 +27,15 @@ class WarehouseResource(dg.ConfigurableResource):
     """The data directory and its build warehouse. Holding this resource holds the writer lock
     for the whole run, whoever started it (UI, sensor, schedule, `make run`)."""
 
-    # A second writer (a UI run while `make run` works, say) waits this long, then fails clearly.
-    lock_wait_seconds: float = float(os.environ.get("ANALYTICS_LOCK_WAIT_SECONDS", "600"))
+    data_dir: str = Field(default="", description="The data directory (ANALYTICS_DATA_DIR): lake, warehouse, "
+                                                  "reports. Empty: the project's data/.")
+    lock_wait_seconds: int = Field(default=600, description="How long a second writer (a UI run while `make run` "
+                                                           "works, say) waits for the lock, then fails clearly "
+                                                           "(ANALYTICS_LOCK_WAIT_SECONDS).")
 
     def settings(self) -> Settings:
-        return Settings.from_env()
+        """The environment's settings (pipelines/lib/config.py), in this resource's data directory."""
+        return Settings.from_env(data_dir=self.data_dir or None)
 
     def connect(self):
         s = self.settings()
@@ -79,9 +84,17 @@ class WarehouseDbtCliResource(DbtCliResource):
 
 
 
+def _from_env() -> dict:
+    """The warehouse's fields from the environment, as dg.EnvVar (the UI shows where each value comes
+    from); a variable not set leaves the field's default."""
+    fields = {"data_dir": dg.EnvVar("ANALYTICS_DATA_DIR"),
+              "lock_wait_seconds": dg.EnvVar.int("ANALYTICS_LOCK_WAIT_SECONDS")}
+    return {name: var for name, var in fields.items() if var.env_var_name in os.environ}
+
+
 @dg.definitions
 def defs() -> dg.Definitions:
     return dg.Definitions(resources={
-        "warehouse": WarehouseResource(),
+        "warehouse": WarehouseResource(**_from_env()),
         "dbt": WarehouseDbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE),
     })
