@@ -11,15 +11,16 @@
     (select max(changed_at) from {{ ref('int_usage_changed_dates') }})
 {%- endmacro %}
 
-{# The days to rebuild as a list, read when the model runs (empty while dbt parses). #}
-{% macro affected_usage_days() -%}
+{# The days to rebuild (a relation of int_usage_affected_dates' shape) as a list, read when the
+   model runs (empty while dbt parses). #}
+{% macro affected_usage_days(affected_days) -%}
     {%- if execute -%}
-        {{ return(run_query("select cast(usage_date as string) from " ~ ref('int_usage_affected_dates') ~ " order by 1").columns[0].values() | list) }}
+        {{ return(run_query("select cast(usage_date as string) from " ~ affected_days ~ " order by 1").columns[0].values() | list) }}
     {%- endif -%}
     {{ return([]) }}
 {%- endmacro %}
 
-{# A filter on a lake partition date column for a list of days (affected_usage_days()): literal
+{# A filter on a lake partition date column for a list of days (affected_usage_days): literal
    dates, so DuckDB reads only those days' files. #}
 {% macro partition_days_filter(column, days) -%}
     {{ column }} in ({% for d in days %}'{{ d }}'::date, {% endfor %}null::date)

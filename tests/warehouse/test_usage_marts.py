@@ -227,3 +227,35 @@ def test_the_lake_id_test_counts_the_rebuilt_days_ids_over_every_day(scenario, t
     plant(first, days[-1], "again.parquet")  # the rebuilt day repeats an id of another day
     result = dbt(data, "test", "--select", check)
     assert result.returncode != 0 and check in result.stdout
+
+
+def test_a_filter_on_the_rebuilt_days_reaches_the_lake_scan(scenario, tmp_path):
+    """fct_usage_events rebuilds its days by filtering int_usage_events_rated on the originals' lake
+    partition (event_date, literal days): through both views the filter reaches the lake scan, so
+    the originals' scan reads only that day's files; the corrections' scan reads every file (a
+    correction of any day may apply to it). Counted by DuckDB's profiler, files per scan."""
+    con = duckdb.connect(str(scenario["settings"].build_db), read_only=True)
+    con.execute("set TimeZone = 'UTC'")
+    per_day = dict(con.execute(
+        "select regexp_extract(path, 'event_date=([0-9-]+)/', 1) as day, count(*) from ops.lake_files "
+        "where table_name = 'usage_events' group by all").fetchall())
+    day = max(per_day, key=lambda d: (-per_day[d], d))  # a day with the fewest files, not every file
+    assert len(per_day) > 1 and per_day[day] < sum(per_day.values())
+    profile = tmp_path / "profile.json"
+    con.execute("pragma enable_profiling = 'json'")
+    con.execute(f"pragma profiling_output = '{profile}'")
+    filtered = first(con.execute("select count(*) from intermediate.int_usage_events_rated "
+                                 f"where event_date in ('{day}'::date)"))[0]
+    con.execute("pragma disable_profiling")
+    expected = first(con.execute("select count(*) from intermediate.int_usage_events_rated "
+                                 f"where usage_date = '{day}'::date"))[0]
+    con.close()
+
+    def scans(node):
+        info = node.get("extra_info", {})
+        found = [(info["Filters"], int(info["Total Files Read"]))] if "Total Files Read" in info else []
+        return found + [s for child in node.get("children", []) for s in scans(child)]
+
+    read = sorted(s for op in json.loads(profile.read_text())["operator"] for s in scans(op))
+    assert filtered == expected > 0
+    assert read == [("(correction_of IS NOT NULL)", sum(per_day.values())), ("(correction_of IS NULL)", per_day[day])]

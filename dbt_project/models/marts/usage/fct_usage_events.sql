@@ -1,10 +1,14 @@
 -- Effective usage events: one row per original event under its event_id, with its latest
 -- correction's values; voided events are absent. Department and plan as of occurred_at.
--- The rating runs over only the days rebuilt (every day on a first build).
--- depends_on: {{ ref('int_usage_events_rated') }}, {{ ref('int_usage_affected_dates') }}
-{%- set days = affected_usage_days() if is_incremental() else none %}
+{%- set affected_days = ref('int_usage_affected_dates') %}
+{%- set days = affected_usage_days(affected_days) if is_incremental() else none %}
 with rated as (
-    {{ rated_usage_events('(' ~ corrected_usage_events(days) ~ ')') | indent(4) }}
+    select * from {{ ref('int_usage_events_rated') }}
+    {%- if days is not none %}
+    -- the days rebuilt, as literal dates on the originals' lake partition: the filter reaches the
+    -- lake scan through the views, so an incremental run reads only those days' files
+    where {{ partition_days_filter('event_date', days) }}
+    {%- endif %}
 ),
 
 final as (
