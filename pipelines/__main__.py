@@ -228,12 +228,12 @@ def reingest_batches(settings: Settings, batch_ids: list[str]) -> int:
     return 0
 
 
-def replay_command(settings: Settings, batch_id: str, out: Path) -> int:
-    """`python -m pipelines replay --as-of BATCH --out DIR`: see pipelines/lib/replay.py."""
-    from pipelines.lib.replay import ReplayError, build_as_of, summary
+def replay_command(settings: Settings, batch_id: str, out: Path | None) -> int:
+    """`python -m pipelines replay --as-of BATCH [--out DIR]`: see pipelines/lib/replay.py."""
+    from pipelines.lib.replay import ReplayError, build_as_of, default_out, summary
 
     try:
-        replay = build_as_of(settings, batch_id, out)
+        replay = build_as_of(settings, batch_id, out or default_out(settings, batch_id))
     except ReplayError as exc:
         print(f"replay: {exc}", file=sys.stderr)
         return 1
@@ -242,21 +242,16 @@ def replay_command(settings: Settings, batch_id: str, out: Path) -> int:
 
 
 def diff_command(settings: Settings, from_id: str, to_id: str, out: Path | None) -> int:
-    """`python -m pipelines diff --from A --to B`: see pipelines/lib/asof_diff.py."""
-    from pipelines.lib.asof_diff import diff_states
-    from pipelines.lib.replay import ReplayError, replay_as_of
+    """`python -m pipelines diff --from A --to B [--out DIR]`: see pipelines/lib/asof_diff.py."""
+    from pipelines.lib.asof_diff import diff_as_of, summary
+    from pipelines.lib.replay import ReplayError
 
-    out = out or settings.data_dir / "replays" / f"diff-{from_id}-{to_id}"
     try:
-        before, _ = replay_as_of(settings, from_id, out / f"as-of-{from_id}", reports=False)
-        after, _ = replay_as_of(settings, to_id, out / f"as-of-{to_id}", reports=False)
+        diff = diff_as_of(settings, from_id, to_id, out)
     except ReplayError as exc:
         print(f"diff: {exc}", file=sys.stderr)
         return 1
-    diff = diff_states(before.settings, after.settings, from_id, to_id, out)
-    print(f"diff       {from_id} -> {to_id}: {diff.changed_days} organization-day-unit row(s) changed, "
-          f"moved by {diff.changed_events} event(s)\n"
-          f"days       {diff.days}\nevents     {diff.events}\nworkbook   {diff.workbook}")
+    print(summary(diff, from_id, to_id))
     return 0
 
 
@@ -280,8 +275,9 @@ def main(argv: list[str] | None = None) -> int:
     replay = sub.add_parser("replay", help="rebuild, from the lake only, the warehouse and report packs as a run "
                                            "built them when a batch was the newest loaded, into a folder of its own")
     replay.add_argument("--as-of", required=True, metavar="BATCH_ID")
-    replay.add_argument("--out", required=True, type=Path, metavar="DIR",
-                        help="an empty folder (or an earlier replay's): DIR/warehouse/analytics.duckdb, DIR/reports/")
+    replay.add_argument("--out", type=Path, metavar="DIR",
+                        help="an empty folder (or an earlier replay's): DIR/warehouse/analytics.duckdb, DIR/reports/; "
+                             "default <data>/replays/as-of-BATCH_ID")
     diff = sub.add_parser("diff", help="per organization and day, what changed between two as-of states and which "
                                        "late events, corrections and releases moved it (CSV and workbook)")
     diff.add_argument("--from", dest="from_id", required=True, metavar="BATCH_ID")

@@ -34,11 +34,29 @@ COMPARED = ("occurred_at", "organization_id", "project_id", "usage_unit", "model
 
 @dataclass(frozen=True)
 class Diff:
+    out: Path
     days: Path
     events: Path
     workbook: Path
     changed_days: int
     changed_events: int
+
+
+def diff_as_of(source: Settings, from_id: str, to_id: str, out: Path | None = None) -> Diff:
+    """Replay both states into <out>/as-of-<id> (reusing replays made from the same inputs), then
+    compare them; `out` defaults to <data>/replays/diff-<A>-<B>. Raises ReplayError."""
+    from pipelines.lib.replay import replay_as_of
+
+    out = Path(out) if out else source.data_dir / "replays" / f"diff-{from_id}-{to_id}"
+    before, _ = replay_as_of(source, from_id, out / f"as-of-{from_id}", reports=False)
+    after, _ = replay_as_of(source, to_id, out / f"as-of-{to_id}", reports=False)
+    return diff_states(before.settings, after.settings, from_id, to_id, out)
+
+
+def summary(diff: Diff, from_id: str, to_id: str) -> str:
+    return (f"diff       {from_id} -> {to_id}: {diff.changed_days} organization-day-unit row(s) changed, "
+            f"moved by {diff.changed_events} event(s)\n"
+            f"days       {diff.days}\nevents     {diff.events}\nworkbook   {diff.workbook}")
 
 
 def diff_states(before: Settings, after: Settings, from_id: str, to_id: str, out: Path) -> Diff:
@@ -76,7 +94,7 @@ def diff_states(before: Settings, after: Settings, from_id: str, to_id: str, out
     files = (write_csv(days, out / f"{name}.csv"), write_csv(events, out / f"{name}_events.csv"),
              write_workbook(out / f"{name}.xlsx", {"Changes by day": days, "Events": events}, as_of,
                             f"Usage and rated amounts as of {to_id} against {from_id}"))
-    return Diff(*files, days.height, events.height)
+    return Diff(out, *files, days.height, events.height)
 
 
 def _q(path: Path) -> str:

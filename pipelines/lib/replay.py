@@ -121,6 +121,11 @@ def state_as_of(con, batch_id: str) -> tuple[datetime, datetime, list[str]]:
     return loaded_at, run_end[0] if run_end else loaded_at, batches
 
 
+def default_out(source: Settings, batch_id: str) -> Path:
+    """Where a replay goes when no folder is named: <data>/replays/as-of-<batch id>."""
+    return source.data_dir / "replays" / f"as-of-{_checked_batch_id(batch_id)}"
+
+
 def _checked_batch_id(batch_id: str) -> str:
     if not BATCH_ID_RE.match(batch_id or ""):
         raise ReplayError(f"{batch_id!r} is not a batch id (YYYYMMDDTHHMMSSZ-NNNNNN)")

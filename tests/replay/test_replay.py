@@ -64,11 +64,12 @@ def test_the_replay_command_and_the_diff_of_two_states(history):
     """`python -m pipelines replay` for the third batch (identical packs), then `diff` between the
     second and third states (reusing both replays): exactly the late events and the corrections
     the generator put into the third batch, read here from its export file."""
-    settings, root = history
+    settings, _ = history
     env = {"ANALYTICS_DATA_DIR": str(settings.data_dir), "ANALYTICS_EXPORTS_DIR": str(settings.exports_dir)}
-    out = root / "replays"
-    cli = _cli("replay", "--as-of", B3, "--out", str(out / f"as-of-{B3}"), env=env)
+    out = settings.data_dir / "replays"
+    cli = _cli("replay", "--as-of", B3, env=env)  # into its default folder, as replay_job's
     assert cli.returncode == 0, cli.stderr
+    assert json.loads((out / f"as-of-{B3}" / "replay.json").read_text())["as_of"] == B3
     assert cli.stdout.count("identical to") == 3 and "differs" not in cli.stdout
 
     diff = _cli("diff", "--from", B2, "--to", B3, "--out", str(out), env=env)
@@ -162,15 +163,15 @@ def test_a_replay_refuses_what_it_cannot_do(history, tmp_path):
 
 
 def test_the_diff_job_runs_from_the_ui_config(history):
-    """diff_job with the batch ids as its launch config (the UI's launchpad), on the replays the
-    command test left: it reuses them (the same inputs) and writes the CSVs and workbook."""
+    """diff_job with the batch ids as its launch config (the UI's launchpad): it reuses the replays
+    the command test left when there are (the same inputs), else makes them, and writes the CSVs
+    and workbook."""
     from pipelines.defs.reports.replay import diff_job, replay_job
 
-    settings, root = history
-    out = root / "replays"
-    if not (out / f"as-of-{B3}" / "replay.json").exists():
-        pytest.skip("runs after test_the_replay_command_and_the_diff_of_two_states")
-    marker = (out / f"as-of-{B3}" / "replay.json").read_bytes()
+    settings, _ = history
+    out = settings.data_dir / "replays"
+    made = out / f"as-of-{B3}" / "replay.json"
+    marker = made.read_bytes() if made.exists() else None  # the command test's, when it ran first
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("ANALYTICS_DATA_DIR", str(settings.data_dir))
         mp.setenv("ANALYTICS_EXPORTS_DIR", str(settings.exports_dir))
@@ -179,7 +180,9 @@ def test_the_diff_job_runs_from_the_ui_config(history):
         assert result.success
         meta = result.output_for_node("diff_between_batches")
         assert meta == str(out)
-        assert (out / f"as-of-{B3}" / "replay.json").read_bytes() == marker  # reused, not rebuilt
+        assert marker is None or made.read_bytes() == marker  # reused, not rebuilt
+        assert {p.name for p in out.glob(f"diff_{B2}_{B3}*")} == {
+            f"diff_{B2}_{B3}.csv", f"diff_{B2}_{B3}_events.csv", f"diff_{B2}_{B3}.xlsx"}
         bad = replay_job.execute_in_process(run_config={"ops": {"replay_as_of_batch": {"config": {"as_of": "nope"}}}},
                                             raise_on_error=False)
         assert not bad.success

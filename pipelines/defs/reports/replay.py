@@ -32,11 +32,11 @@ def _failure(exc: Exception) -> dg.Failure:
 @dg.op(description="Rebuild from the lake the warehouse and report packs as of a batch, and compare each pack "
                    "with the one on disk.")
 def replay_as_of_batch(context: dg.OpExecutionContext, config: ReplayConfig) -> dg.Output:
-    from pipelines.lib.replay import ReplayError, build_as_of, summary
+    from pipelines.lib.replay import ReplayError, build_as_of, default_out, summary
 
     settings = Settings.from_env()
-    out = Path(config.out) if config.out else settings.data_dir / "replays" / f"as-of-{config.as_of}"
     try:
+        out = Path(config.out) if config.out else default_out(settings, config.as_of)
         replay = build_as_of(settings, config.as_of, out)
     except ReplayError as exc:
         raise _failure(exc) from None
@@ -52,19 +52,15 @@ def replay_as_of_batch(context: dg.OpExecutionContext, config: ReplayConfig) -> 
 
 @dg.op(description="What changed per organization and day between two as-of states, and which events moved it.")
 def diff_between_batches(context: dg.OpExecutionContext, config: DiffConfig) -> dg.Output:
-    from pipelines.lib.asof_diff import diff_states
-    from pipelines.lib.replay import ReplayError, replay_as_of
+    from pipelines.lib.asof_diff import diff_as_of, summary
+    from pipelines.lib.replay import ReplayError
 
-    settings = Settings.from_env()
-    out = Path(config.out) if config.out else settings.data_dir / "replays" / f"diff-{config.from_batch}-{config.to_batch}"
     try:
-        before, _ = replay_as_of(settings, config.from_batch, out / f"as-of-{config.from_batch}", reports=False)
-        after, _ = replay_as_of(settings, config.to_batch, out / f"as-of-{config.to_batch}", reports=False)
+        diff = diff_as_of(Settings.from_env(), config.from_batch, config.to_batch, config.out and Path(config.out))
     except ReplayError as exc:
         raise _failure(exc) from None
-    diff = diff_states(before.settings, after.settings, config.from_batch, config.to_batch, out)
-    context.log.info(f"{diff.changed_days} day row(s) changed by {diff.changed_events} event(s): {diff.workbook}")
-    return dg.Output(str(out), metadata={
+    context.log.info(summary(diff, config.from_batch, config.to_batch))
+    return dg.Output(str(diff.out), metadata={
         "days_csv": dg.MetadataValue.path(str(diff.days)), "events_csv": dg.MetadataValue.path(str(diff.events)),
         "workbook": dg.MetadataValue.path(str(diff.workbook)),
         "changed_days": diff.changed_days, "changed_events": diff.changed_events,
