@@ -50,7 +50,7 @@ def diff_as_of(source: Settings, from_id: str, to_id: str, out: Path | None = No
     out = Path(out) if out else source.data_dir / "replays" / f"diff-{from_id}-{to_id}"
     before, _ = replay_as_of(source, from_id, out / f"as-of-{from_id}", reports=False)
     after, _ = replay_as_of(source, to_id, out / f"as-of-{to_id}", reports=False)
-    return diff_states(before.settings, after.settings, from_id, to_id, out)
+    return diff_states(before.settings(source), after.settings(source), from_id, to_id, out)
 
 
 def summary(diff: Diff, from_id: str, to_id: str) -> str:

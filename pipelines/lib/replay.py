@@ -26,7 +26,7 @@ import os
 import shutil
 import subprocess
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -75,9 +75,9 @@ class Replay:
     complete: bool = True
     packs: list[PackCheck] = field(default_factory=list)
 
-    @property
-    def settings(self) -> Settings:
-        return Settings(exports_dir=Path(self.data_dir) / "exports", data_dir=Path(self.data_dir))
+    def settings(self, source: Settings) -> Settings:
+        """The replay's folder as a data directory, with the source's limits (memory, threads)."""
+        return replace(source, exports_dir=Path(self.data_dir) / "exports", data_dir=Path(self.data_dir))
 
 
 def _q(text: str) -> str:

@@ -57,7 +57,7 @@ def lookups(prices: list[dict], events: list[tuple]) -> list[str | None]:
     con.execute("create table events (n integer, plan_id varchar, usage_unit varchar, model_id varchar, "
                 "occurred_at timestamptz)")
     con.executemany("insert into events values (?, ?, ?, ?, ?)", [[i, *e] for i, e in enumerate(events)])
-    # the joins of rated_usage_events (macros/usage_events.sql)
+    # the joins of int_usage_events_rated
     return [r[0] for r in con.execute("""
         select coalesce(mp.price_id, pp.price_id)
         from events as a
