@@ -1,8 +1,10 @@
 # The few commands a person types. Everything generated goes under $(ANALYTICS_DATA_DIR).
 SHELL := /bin/bash
+# A path from the environment is passed on whole, never through a Make function that splits words
+# ($(abspath) cut "/srv/wh data" in two): Python resolves it (pipelines/lib/config.py, relative to
+# the project) and sets DAGSTER_HOME to <data>/dagster for every Dagster process it starts.
 ANALYTICS_DATA_DIR ?= data
-export ANALYTICS_DATA_DIR := $(abspath $(ANALYTICS_DATA_DIR))
-export DAGSTER_HOME := $(ANALYTICS_DATA_DIR)/dagster
+export ANALYTICS_DATA_DIR
 export DO_NOT_TRACK := 1
 # the engine dbt builds on: duckdb (default) or spark (pipelines/lib/config.py)
 ANALYTICS_ENGINE ?= duckdb
@@ -18,7 +20,7 @@ PY := $(VENV)/bin/python
 MANIFEST := dbt_project/target/$(ANALYTICS_ENGINE)/manifest.json
 DBT_SOURCES := $(shell find dbt_project -path dbt_project/target -prune -o -type f \( -name '*.sql' -o -name '*.yml' \) -print)
 
-.PHONY: run test lint browser java dev bench sample clean help
+.PHONY: run test lint browser java faketime dev bench sample clean help
 help:
 	@echo "make run     ingest the exports (default: data/sample/exports), build, publish data/warehouse/analytics.duckdb"
 	@echo "make dev     the Dagster UI and daemon on http://127.0.0.1:3000 (Ctrl-C stops them)"
@@ -26,7 +28,7 @@ help:
 	@echo "make lint    ruff (Python), SQLFluff (the dbt SQL), the dbt property files' keys"
 	@echo "make bench   speed and memory against a plain-DuckDB baseline (BENCH_EVENTS=1000000; ENGINE=spark adds Spark)"
 	@echo "make sample  regenerate the committed sample exports"
-	@echo "make clean   remove everything generated under $(ANALYTICS_DATA_DIR) (keeps the sample)"
+	@echo "make clean   remove what runs created in the data directory (ANALYTICS_DATA_DIR, default data/; keeps the sample)"
 
 $(VENV)/.synced: requirements.lock
 	@command -v uv >/dev/null || python3 -m pip install --quiet uv
@@ -54,7 +56,7 @@ dev: $(MANIFEST) $(if $(filter spark,$(ANALYTICS_ENGINE)),java)
 # the tests build on both engines; two workers (pytest-xdist), the tests sharing a built warehouse
 # on one (tests/conftest.py). TEST_WORKERS=0 runs them in this process, one after the other.
 TEST_WORKERS ?= 2
-test: dbt_project/target/duckdb/manifest.json dbt_project/target/spark/manifest.json browser java $(FOCUS_VENV)/.synced
+test: dbt_project/target/duckdb/manifest.json dbt_project/target/spark/manifest.json browser java faketime $(FOCUS_VENV)/.synced
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --durations=15
 
 # ruff for Python (pyproject.toml), SQLFluff for the dbt SQL (dbt_project/.sqlfluff: DuckDB dialect, the
@@ -83,6 +85,13 @@ java:
 	  else echo "Spark needs Java 17: sudo apt-get install openjdk-17-jre-headless"; exit 1; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq openjdk-17-jre-headless >/dev/null; }
 
+# The clock tests (tests/reliability/test_clock.py) step a run's clock back with libfaketime (Debian's faketime).
+faketime:
+	@ls /usr/lib/*/faketime/libfaketime.so.1 >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; elif sudo -n true 2>/dev/null; then SUDO="sudo"; \
+	  else echo "make test needs libfaketime for its clock tests: sudo apt-get install faketime"; exit 1; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq faketime >/dev/null; }
+
 # BENCH_EVENTS=10000000 make bench for the 10M-event run; results go to data/bench/results.json.
 # ENGINE=spark adds the full and one-day runs on Spark, next to DuckDB's.
 BENCH_EVENTS ?= 1000000
@@ -94,5 +103,6 @@ sample: $(VENV)/.synced
 	rm -rf data/sample/exports
 	$(PY) -m tools.generator data/sample/exports
 
-clean:
-	rm -rf $(ANALYTICS_DATA_DIR)/lake $(ANALYTICS_DATA_DIR)/warehouse $(ANALYTICS_DATA_DIR)/reports $(ANALYTICS_DATA_DIR)/dagster
+# only what runs created inside the data directory (pipelines/__main__.py: GENERATED), never a path split by Make
+clean: $(VENV)/.synced
+	$(PY) -m pipelines clean

@@ -37,10 +37,11 @@ WRONG_NATIVE_TYPE = "\x00wrong-native-type:"
 ID_RE = r"^[A-Za-z0-9_.:\-]{1,64}$"
 # seconds 00-59: a leap second (60) is bad_timestamp (v1.1), where a parser would move it into
 # the next minute, and at 23:59:60 into the next day
-TS_RE = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:[0-5]\d(\.\d{1,9})?(Z|[+-]\d{2}:?\d{2})$"
-DATE_RE = r"^\d{4}-\d{2}-\d{2}$"
-DEC_RE = r"^-?\d{1,18}(\.\d{1,9})?$"
-INT_RE = r"^-?\d{1,18}$"
+# Digits are 0-9 (v1.2): never \d, which matches every Unicode digit (١٢, １２, १००).
+TS_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-][0-9]{2}:?[0-9]{2})$"
+DATE_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+DEC_RE = r"^-?[0-9]{1,18}(\.[0-9]{1,9})?$"
+INT_RE = r"^-?[0-9]{1,18}$"
 CUR_RE = r"^[A-Z]{3}$"
 HEX64_RE = r"^[0-9a-f]{64}$"
 # RFC 3339 (chrono's %+): for text matching TS_RE it parses exactly as
@@ -197,9 +198,12 @@ class Col:
         elif t == "date":
             out.append(rule(lambda c: parsed(col).is_not_null(), "bad_timestamp"))
         elif t == "decimal":
-            out.append(matches(DEC_RE, "bad_decimal"))
+            # the pattern, and a parse that holds: a value that does not parse exactly is
+            # quarantined, never loaded as NULL (v1.2)
+            out.append(rule(lambda c: c.str.contains(DEC_RE) & parsed(col).is_not_null(), "bad_decimal"))
         elif t == "int":
-            out.append(matches(INT_RE, "bad_int"))
+            out.append(rule(lambda c: c.str.contains(INT_RE) & c.cast(pl.Int64, strict=False).is_not_null(),
+                            "bad_int"))
         elif t == "bool":
             out.append(rule(lambda c: c.is_in(["true", "false"]), "bad_bool"))
         elif t == "json":

@@ -96,9 +96,46 @@ def run_main_job(settings: Settings, rebuild: bool = False, verbose: bool = Fals
 
     First, unless `rebuild` or a rebuild config: when nothing is new (pipelines/lib/noop.py), no
     run starts at all."""
-    if not rebuild and not rebuild_config and report_nothing_new(settings):
-        return 0
-    return launch_main_job(settings, rebuild, verbose, rebuild_config)
+    if (full := disk_full(settings)) is not None:
+        print(full, file=sys.stderr)
+        return 1
+    try:
+        if not rebuild and not rebuild_config and report_nothing_new(settings):
+            return 0
+        return launch_main_job(settings, rebuild, verbose, rebuild_config)
+    except Exception as exc:
+        if (full := disk_full(settings, exc)) is not None:  # SQLite says "disk I/O error", never why
+            print(full, file=sys.stderr)
+            return 1
+        raise
+
+
+# what SQLite (Dagster's run storage) and DuckDB say when the disk fills, without saying so
+DISK_FULL_WORDS = ("disk i/o error", "database or disk is full", "no space left on device", "could not write")
+
+
+def disk_full(settings: Settings, exc: BaseException | None = None) -> str | None:
+    """A message that says the disk is full, when it is: before a run (less than
+    ANALYTICS_MIN_FREE_BYTES free where the data directory lives), or after an error that a full
+    disk explains (ENOSPC, or the words SQLite and DuckDB use for it, with the disk then short)."""
+    import errno
+    import shutil
+
+    where = settings.data_dir if settings.data_dir.exists() else settings.data_dir.parent
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    free = shutil.disk_usage(where).free
+    short = free < settings.min_free_bytes
+    if exc is None and not short:
+        return None
+    if exc is not None:
+        text = f"{type(exc).__name__}: {exc}".lower()
+        nospace = any(getattr(e, "errno", None) == errno.ENOSPC for e in (exc, exc.__cause__, exc.__context__))
+        if not (nospace or (short and any(w in text for w in DISK_FULL_WORDS))):
+            return None
+    return (f"the disk holding {settings.data_dir} is full: {free:,} bytes free, the warehouse keeps "
+            f"{settings.min_free_bytes:,} free (ANALYTICS_MIN_FREE_BYTES). Nothing was recorded for what did not "
+            "finish; free space, then run again" + (f" (the error: {exc})" if exc is not None else ""))
 
 
 def launch_main_job(settings: Settings, rebuild: bool = False, verbose: bool = False,
@@ -255,6 +292,50 @@ def diff_command(settings: Settings, from_id: str, to_id: str, out: Path | None)
     return 0
 
 
+# What a run creates inside the data directory (Settings): `clean` removes these and nothing else.
+GENERATED = ("lake", "warehouse", "reports", "dagster", "dbt-target", "dbt-logs", "logs", "docs", "spark",
+             "replays", ".writer.lock")
+
+
+def clean(settings: Settings) -> int:
+    """Remove what runs created inside the data directory (GENERATED) and, when its path breaks URLs,
+    the warehouse and DAGSTER_HOME where they really live (config.url_safe), holding the writer
+    lock; never the directory itself, the sample, or anything else. A link is removed, never
+    followed (but url_safe's own)."""
+    import hashlib
+    import shutil
+
+    from pipelines.lib.publish import WarehouseBusy, writer_lock
+
+    data = settings.data_dir
+    if not data.is_dir():
+        print(f"clean: {data} does not exist: nothing to remove")
+        return 0
+    state = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
+    removed = []
+    try:
+        with writer_lock(settings, note_holder=False):
+            for name in GENERATED[:-1]:
+                path = data / name
+                real = state / "platform-warehouse" / hashlib.sha256(str(data).encode()).hexdigest()[:16] / name
+                if path.is_symlink() and os.readlink(path) == str(real) and real.is_dir():
+                    shutil.rmtree(real)  # url_safe's: the link names the very place it made
+                    removed.append(str(real))
+                if path.is_symlink() or path.is_file():
+                    path.unlink()
+                elif path.is_dir():
+                    shutil.rmtree(path)
+                else:
+                    continue
+                removed.append(str(path))
+    except WarehouseBusy as exc:
+        print(f"clean: {exc}", file=sys.stderr)
+        return 1
+    settings.lock_file.unlink(missing_ok=True)
+    print("clean: removed " + (", ".join(removed) if removed else "nothing (no run has written here)"))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipelines")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -284,6 +365,8 @@ def main(argv: list[str] | None = None) -> int:
     diff.add_argument("--to", dest="to_id", required=True, metavar="BATCH_ID")
     diff.add_argument("--out", type=Path, metavar="DIR",
                       help="where the replays and the diff go (default <data>/replays/diff-<from>-<to>)")
+    sub.add_parser("clean", help="remove what runs created inside the data directory (lake, warehouse, reports, "
+                                 "Dagster's home, logs): nothing else")
     sql = sub.add_parser("sql", help="run a query on the published warehouse, read-only")
     sql.add_argument("query")
     dev = sub.add_parser("dev", help="the Dagster UI and daemon (Ctrl-C stops them)")
@@ -307,6 +390,8 @@ def main(argv: list[str] | None = None) -> int:
         return replay_command(settings, args.as_of, args.out)
     if args.command == "diff":
         return diff_command(settings, args.from_id, args.to_id, args.out)
+    if args.command == "clean":
+        return clean(settings)
     if args.command == "sql":
         from pipelines.lib.duck import connect
 

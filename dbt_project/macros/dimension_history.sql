@@ -11,13 +11,13 @@
 {% macro dimension_history(table_name, key, columns) %}
 {%- set keys = key | join(', ') -%}
 with batches as (
-    select batch_id, exported_at, loaded_at
+    select batch_id, exported_at, loaded_at, load_seq
     from {{ source('ops', 'ingested_batches') }}
     where status = 'loaded'
 ),
 
 snapshots as (
-    select s.*, b.exported_at, b.loaded_at
+    select s.*, b.exported_at, b.loaded_at, b.load_seq
     from {{ ref('stg_oltp__' ~ table_name) }} as s
     inner join batches as b using (batch_id)
 ),
@@ -30,6 +30,7 @@ versions as (
         min(batch_id) as first_batch_id,
         min(exported_at) as first_seen_at,
         min(loaded_at) as first_loaded_at,
+        min(load_seq) as first_load_seq,
         {{ values_hash(columns) }} as values_hash
     from snapshots
     group by all
@@ -49,7 +50,7 @@ kept as (
 ),
 
 table_snapshots as (
-    select f.batch_id, b.exported_at, b.loaded_at
+    select f.batch_id, b.exported_at, b.loaded_at, b.load_seq
     from {{ source('ops', 'ingested_files') }} as f
     inner join batches as b using (batch_id)
     where f.table_name = '{{ table_name }}'
@@ -70,7 +71,7 @@ quarantined as (
 ),
 
 deletions as (
-    select {% for k in key %}l.{{ k }}, {% endfor %}min(t.exported_at) as deleted_at, min(t.loaded_at) as deleted_loaded_at
+    select {% for k in key %}l.{{ k }}, {% endfor %}min(t.exported_at) as deleted_at, min(t.loaded_at) as deleted_loaded_at, min(t.load_seq) as deleted_load_seq
     from last_seen as l
     inner join table_snapshots as t on t.exported_at > l.last_seen_at
     where not exists (
@@ -93,9 +94,11 @@ final as (
         lead(kept.updated_at) over w is null as is_latest_version,
         d.deleted_at,
         d.deleted_loaded_at,
+        d.deleted_load_seq,
         kept.first_batch_id,
         kept.first_seen_at,
-        kept.first_loaded_at
+        kept.first_loaded_at,
+        kept.first_load_seq
     from kept
     left join deletions as d using ({{ keys }})
     window w as (partition by {% for k in key %}kept.{{ k }}{{ ", " if not loop.last }}{% endfor %} order by kept.updated_at, kept.first_batch_id)

@@ -1,6 +1,6 @@
 {# The incremental usage marts (models/marts/usage/) rebuild only the days changed since their
-   last build (macros/engine/incremental.sql). Each row carries the watermark: the newest change
-   the build that wrote it reflects. #}
+   last build (macros/engine/incremental.sql). Each row carries the watermark: the newest load (its
+   number in ops.load_sequence) the build that wrote it reflects. #}
 
 {% macro usage_marts() -%}
     {{ return(['fct_usage_events', 'fct_usage_hourly', 'fct_usage_daily', 'usage_by_department_daily',
@@ -8,7 +8,7 @@
 {%- endmacro %}
 
 {% macro usage_watermark() -%}
-    (select max(changed_at) from {{ ref('int_usage_changed_dates') }})
+    (select max(changed_seq) from {{ ref('int_usage_changed_dates') }})
 {%- endmacro %}
 
 {# The days to rebuild (a relation of int_usage_affected_dates' shape) as a list, read when the

@@ -51,10 +51,27 @@ def webhook_url() -> str | None:
     url = os.environ.get("ANALYTICS_ALERT_WEBHOOK", "").strip()
     if not url:
         return None
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"ANALYTICS_ALERT_WEBHOOK must be an http(s) URL, not {url!r}")
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # a port that is not a number raises here
+    except ValueError:  # a bad port, a bracket out of place
+        parts = None
+    # a space or control character: urllib refuses the URL only when sending, with an error of its own
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname \
+            or any(ord(c) <= 0x20 or ord(c) == 0x7F for c in url):
+        raise ValueError(f"ANALYTICS_ALERT_WEBHOOK must be an http(s) URL without spaces, not {redacted(url)!r}")
     return url
+
+
+def redacted(url: str) -> str:
+    """A webhook URL as logs and run history may show it: scheme and host, never the path or query
+    (a webhook's secret is usually its path)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError:
+        return "<unparseable URL>"
+    return f"{parts.scheme}://{host}/..." if host else "<not a URL>"
 
 
 def ui_link(path: str) -> str:
@@ -78,9 +95,9 @@ def send(alert: Alert, *, url: str | None = None, attempts: int = 4, backoff_sec
     for attempt in range(attempts):
         if attempt:
             sleep(backoff_seconds * 2 ** (attempt - 1))
-        request = urllib.request.Request(url, data=data, method="POST",
-                                         headers={"Content-Type": "application/json"})
         try:
+            request = urllib.request.Request(url, data=data, method="POST",
+                                             headers={"Content-Type": "application/json"})
             with urllib.request.urlopen(request, timeout=timeout_seconds) as response:
                 response.read()
             return "sent"
@@ -89,6 +106,9 @@ def send(alert: Alert, *, url: str | None = None, attempts: int = 4, backoff_sec
             if 400 <= e.code < 500 and e.code not in (408, 429):
                 break  # the webhook refuses this request: sending it again changes nothing
         except (urllib.error.URLError, OSError, TimeoutError) as e:
-            problem = str(getattr(e, "reason", e))
+            problem = str(getattr(e, "reason", e)).replace(url, redacted(url))
+        except Exception as e:  # noqa: BLE001 - alerting never fails a run (http.client.InvalidURL, ...)
+            problem = f"{type(e).__name__}: the URL {redacted(url)} is refused"  # its text may quote the path
+            break
     log.error("alert not delivered after %d attempt(s) (%s): %s", attempt + 1, problem, alert.summary)
     return f"failed: {problem}"

@@ -47,10 +47,18 @@ def diff_as_of(source: Settings, from_id: str, to_id: str, out: Path | None = No
     compare them; `out` defaults to <data>/replays/diff-<A>-<B>. Raises ReplayError."""
     from pipelines.lib.replay import replay_as_of
 
-    out = Path(out) if out else source.data_dir / "replays" / f"diff-{from_id}-{to_id}"
+    out = _checked_diff_dir(Path(out) if out else source.data_dir / "replays" / f"diff-{from_id}-{to_id}", source)
     before, _ = replay_as_of(source, from_id, out / f"as-of-{from_id}", reports=False)
     after, _ = replay_as_of(source, to_id, out / f"as-of-{to_id}", reports=False)
     return diff_states(before.settings(source), after.settings(source), from_id, to_id, out)
+
+
+def _checked_diff_dir(out: Path, source: Settings) -> Path:
+    """A diff's folder (replay.checked_folder): empty, or an earlier diff's (its replays and files)."""
+    from pipelines.lib.replay import checked_folder
+
+    return checked_folder(out, source, "diff", lambda folder: all(
+        p.name.startswith(("as-of-", "diff_", "diff-")) or p.name.endswith(".tmp") for p in folder.iterdir()))
 
 
 def summary(diff: Diff, from_id: str, to_id: str) -> str:

@@ -16,7 +16,7 @@ _UNITS = {"m": 60, "h": 3600, "d": 86400}
 
 
 def seconds(duration: str) -> int:
-    m = re.fullmatch(r"\s*(\d+)\s*([mhd])\s*", str(duration))
+    m = re.fullmatch(r"\s*([0-9]+)\s*([mhd])\s*", str(duration))
     if not m:
         raise ValueError(f"duration {duration!r} is not <n>m, <n>h or <n>d")
     return int(m.group(1)) * _UNITS[m.group(2)]

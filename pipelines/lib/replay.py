@@ -2,9 +2,9 @@
 loaded, rebuilt from the lake alone into a folder of their own.
 
 The lake keeps every loaded row of every batch (pipelines/lib/lake.py) and, under lake/_sources/ops/,
-the ingestion record as of the last build (pipelines/lib/engine_sources.py): which batch loaded when
-(ops.ingested_batches.loaded_at), which rows were quarantined and when released, which files hold
-what. The state as of batch B:
+the ingestion record as of the last build (pipelines/lib/engine_sources.py): in which order the
+batches loaded (ops.ingested_batches.load_seq, the load sequence, never a clock), which rows were
+quarantined and by which load released, which files hold what. The state as of batch B:
 - the batches loaded up to and including B, in the order they loaded: a batch delivered late under
   an older id counts from when it loaded, not from its id;
 - their lake files, less the rows released from quarantine after B loaded (a release rewrites its
@@ -66,9 +66,10 @@ class PackCheck:
 @dataclass
 class Replay:
     as_of: str
-    cutoff: str  # when the batch loaded
-    release_cutoff: str  # releases up to here are in the state: the end of its run if it loaded last in it
+    cutoff: int  # the batch's number in the load sequence
+    release_cutoff: int  # loads up to here are in the state: the last of its run if it loaded last in it
     batches: list[str]  # loaded by then, in load order
+    loaded_at: str  # when the batch loaded, by the loading machine's clock: for people
     code_fingerprint: str
     data_dir: str
     reports: bool = True
@@ -91,34 +92,39 @@ def _record_views(con, source: Settings) -> None:
             raise ReplayError(f"{source.lake_dir} holds no ingestion record ({path.relative_to(source.data_dir)}): "
                               "a run writes it; run the pipeline first")
         con.execute(f"create or replace temp view src_{table} as select * from read_parquet('{_q(str(path))}')")
+    if "load_seq" not in {c for (c,) in con.execute("select column_name from (describe src_ingested_batches)").fetchall()}:
+        raise ReplayError(f"{source.lake_dir}'s ingestion record is from before the load sequence: a run "
+                          "(`make run`) brings it up to date")
     runs = source_file(source, "ops", RUNS)
     con.execute(f"create or replace temp view src_{RUNS} as " + (
         f"select * from read_parquet('{_q(str(runs))}')" if runs.is_file() else
-        "select null::timestamptz as started_at, null::timestamptz as finished_at where false"))
+        "select null::timestamptz as started_at, null::timestamptz as finished_at, null::bigint as first_seq, "
+        "null::bigint as last_seq where false"))
 
 
-def state_as_of(con, batch_id: str) -> tuple[datetime, datetime, list[str]]:
-    """(when `batch_id` loaded, until when releases count, the batches loaded by then in load order),
-    from the src_ views. A run releases quarantined rows after it has loaded its batches: the state
-    a run left with `batch_id` its last load holds its releases; a release by a later run, or by the
-    same run after a later batch, does not."""
-    row = first(con.execute("select loaded_at from src_ingested_batches where batch_id = ? and status = 'loaded'",
-                            [batch_id]))
+def state_as_of(con, batch_id: str) -> tuple[int, int, list[str], datetime]:
+    """(`batch_id`'s number in the load sequence, the last load whose releases count, the batches
+    loaded by then in load order, when it loaded), from the src_ views. A run releases quarantined
+    rows after it has loaded its batches: the state a run left with `batch_id` its last load holds
+    its releases; a release by a later run, or by the same run after a later batch, does not. The
+    order is the load sequence's, never the loading machines' clocks."""
+    row = first(con.execute("select load_seq, loaded_at from src_ingested_batches "
+                            "where batch_id = ? and status = 'loaded'", [batch_id]))
     if row is None:
         loaded = [b for (b,) in con.execute(
-            "select batch_id from src_ingested_batches where status = 'loaded' order by loaded_at, batch_id").fetchall()]
+            "select batch_id from src_ingested_batches where status = 'loaded' order by load_seq, batch_id").fetchall()]
         raise ReplayError(f"batch {batch_id!r} was never loaded; loaded batches, in load order: "
                           + (", ".join(loaded) or "none"))
-    loaded_at = row[0]
+    seq, loaded_at = row
     batches = [b for (b,) in con.execute(
-        "select batch_id from src_ingested_batches where status = 'loaded' and loaded_at <= ? "
-        "order by loaded_at, batch_id", [loaded_at]).fetchall()]
+        "select batch_id from src_ingested_batches where status = 'loaded' and load_seq <= ? "
+        "order by load_seq, batch_id", [seq]).fetchall()]
     run_end = first(con.execute(
-        f"""select r.finished_at from src_{RUNS} r
-            where r.started_at <= $1 and r.finished_at >= $1 and not exists (
+        f"""select r.last_seq from src_{RUNS} r
+            where r.first_seq <= $1 and r.last_seq >= $1 and not exists (
                 select 1 from src_ingested_batches b where b.status = 'loaded'
-                and b.loaded_at > $1 and b.loaded_at <= r.finished_at)""", [loaded_at]))
-    return loaded_at, run_end[0] if run_end else loaded_at, batches
+                and b.load_seq > $1 and b.load_seq <= r.last_seq)""", [seq]))
+    return seq, run_end[0] if run_end else seq, batches, loaded_at
 
 
 def default_out(source: Settings, batch_id: str) -> Path:
@@ -132,37 +138,62 @@ def _checked_batch_id(batch_id: str) -> str:
     return batch_id
 
 
-def _checked_out_dir(out: Path, source: Settings) -> Path:
+def checked_folder(out: Path, source: Settings, what: str, reusable) -> Path:
+    """A folder a replay or a diff (`what`) may write: never the data directory, a folder holding
+    it, or one inside its lake, warehouse, reports or exports; not a file; empty, or one whose
+    contents `reusable(folder)` recognises as its own earlier output."""
     out = out.resolve()
     src = source.data_dir.resolve()
     if out == src or src.is_relative_to(out):
-        raise ReplayError(f"{out}: the replay would overwrite the data directory it reads")
+        raise ReplayError(f"{out}: the {what} would write into the data directory it reads")
     for inside in (source.lake_dir, source.warehouse_dir, source.reports_dir, source.exports_dir):
         if out.is_relative_to(inside.resolve()):
             raise ReplayError(f"{out} is inside {inside}: choose a folder of its own")
     if out.exists() and not out.is_dir():
         raise ReplayError(f"{out} is a file, not a folder")
-    if out.exists() and any(out.iterdir()) and not (out / MARKER).is_file():
-        raise ReplayError(f"{out} is not empty and holds no earlier replay: choose an empty folder")
+    if out.exists() and any(out.iterdir()) and not reusable(out):
+        raise ReplayError(f"{out} is not empty and holds no earlier {what}: choose an empty folder")
     return out
 
 
-def _copy_ops_record(con, cutoff: datetime, release_cutoff: datetime) -> None:
-    """The source's record as it stood: the batches loaded by `cutoff`, what the runs recorded up to
-    `release_cutoff` (releases, the days they touched); a row released later is quarantined again."""
+def _checked_out_dir(out: Path, source: Settings) -> Path:
+    return checked_folder(out, source, "replay", _holds_a_replay)
+
+
+# What a replay writes into its folder: an earlier replay's folder holds these and nothing else
+REPLAY_ENTRIES = {MARKER, "dbt-target", "exports", "lake", "logs", "warehouse", "reports", "spark", ".writer.lock"}
+
+
+def _holds_a_replay(out: Path) -> bool:
+    """Whether `out` is an earlier replay's folder (then a replay may empty it): its marker names a
+    batch, and it holds nothing a replay does not write. A file merely named replay.json is not."""
+    try:
+        marker = json.loads((out / MARKER).read_text())
+    except (OSError, ValueError):
+        return False
+    if not isinstance(marker, dict) or not BATCH_ID_RE.match(str(marker.get("as_of", ""))):
+        return False
+    return all(p.name in REPLAY_ENTRIES or (p.name.startswith(".") and p.name.endswith(".tmp")) for p in out.iterdir())
+
+
+def _copy_ops_record(con, cutoff: int, release_cutoff: int) -> None:
+    """The source's record as it stood: the batches loaded by load `cutoff`, what the runs recorded up
+    to load `release_cutoff` (releases, the days they touched); a row released later is quarantined
+    again."""
     con.execute("create temp table asof_batches as select batch_id from src_ingested_batches "
-                "where status = 'loaded' and loaded_at <= ?", [cutoff])
+                "where status = 'loaded' and load_seq <= ?", [cutoff])
     con.execute("create temp table released_later as select batch_id, table_name, row_number from src_quarantine "
-                "where released_at > ? and batch_id in (select batch_id from asof_batches)", [release_cutoff])
-    con.execute(f"insert into ops.{RUNS} by name select * from src_{RUNS} where finished_at <= ?", [release_cutoff])
+                "where released_seq > ? and batch_id in (select batch_id from asof_batches)", [release_cutoff])
+    con.execute(f"insert into ops.{RUNS} by name select * from src_{RUNS} where last_seq <= ?", [release_cutoff])
     mine = "where batch_id in (select batch_id from asof_batches)"
     con.execute(f"insert into ops.ingested_batches by name select * from src_ingested_batches {mine}")
     con.execute(f"insert into ops.duplicate_rows by name select * from src_duplicate_rows {mine}")
     con.execute(f"insert into ops.ingested_files by name select * from src_ingested_files {mine}")
-    con.execute(f"insert into ops.touched_dates by name select * from src_touched_dates {mine} and recorded_at <= ?",
+    con.execute(f"insert into ops.touched_dates by name select * from src_touched_dates {mine} and load_seq <= ?",
                 [release_cutoff])
     con.execute(f"""insert into ops.quarantine by name
-        select * replace (case when released_at <= $1 then released_at end as released_at)
+        select * replace (case when released_seq <= $1 then released_at end as released_at,
+                          case when released_seq <= $1 then released_seq end as released_seq)
         from src_quarantine {mine}""", [release_cutoff])
     con.execute("""update ops.ingested_files f set
         rows_loaded = rows_loaded - (select count(*) from released_later r
@@ -228,6 +259,12 @@ def build_as_of(source: Settings, batch_id: str, out: Path, reports: bool = True
 
     _checked_batch_id(batch_id)
     out = _checked_out_dir(Path(out), source)
+    con = connect(settings=source)
+    try:  # an unknown batch is refused before the folder is touched
+        _record_views(con, source)
+        state_as_of(con, batch_id)
+    finally:
+        con.close()
     shutil.rmtree(out, ignore_errors=True)
     target = Settings(exports_dir=out / "exports", data_dir=out, duckdb_memory_limit=source.duckdb_memory_limit,
                       duckdb_threads=source.duckdb_threads)
@@ -239,7 +276,7 @@ def build_as_of(source: Settings, batch_id: str, out: Path, reports: bool = True
         ensure_schema(con)
         with writer_lock(source, wait_seconds=600, note_holder=False):  # no run rewrites the lake meanwhile
             _record_views(con, source)
-            cutoff, release_cutoff, batches = state_as_of(con, batch_id)
+            cutoff, release_cutoff, batches, loaded_at = state_as_of(con, batch_id)
             con.execute("begin transaction")
             _copy_ops_record(con, cutoff, release_cutoff)
             _copy_lake(con, source, target)
@@ -248,7 +285,7 @@ def build_as_of(source: Settings, batch_id: str, out: Path, reports: bool = True
     finally:
         con.close()
     _dbt_build(target)
-    replay = Replay(batch_id, cutoff.isoformat(), release_cutoff.isoformat(), batches,
+    replay = Replay(batch_id, cutoff, release_cutoff, batches, loaded_at.isoformat(),
                     code_fingerprint(target, engine=False), str(out), reports)
     if reports:
         con = connect(target.build_db, target)
@@ -280,18 +317,17 @@ def replay_as_of(source: Settings, batch_id: str, out: Path, reports: bool = Tru
         con = connect(settings=source)
         try:
             _record_views(con, source)
-            cutoff, release_cutoff, batches = state_as_of(con, batch_id)
+            cutoff, release_cutoff, batches, _ = state_as_of(con, batch_id)
         finally:
             con.close()
-        if (done["cutoff"], done.get("release_cutoff"), done["batches"]) == (
-                cutoff.isoformat(), release_cutoff.isoformat(), batches):
+        if (done["cutoff"], done.get("release_cutoff"), done["batches"]) == (cutoff, release_cutoff, batches):
             packs = [PackCheck(**p) for p in done.pop("packs", [])]
             return Replay(**done, packs=packs), True
     return build_as_of(source, batch_id, out, reports), False
 
 
 def compare_pack(source: Settings, report: str, kind: str, batch_id: str, directory: Path,
-                 loaded_at: datetime, release_cutoff: datetime) -> PackCheck:
+                 cutoff: int, release_cutoff: int) -> PackCheck:
     """The replay's pack against the source's first revision of the same batch and kind."""
     from pipelines.lib.reports import revision_dir, sha256_file
 
@@ -312,12 +348,12 @@ def compare_pack(source: Settings, report: str, kind: str, batch_id: str, direct
             break
         revision += 1
     check.reasons = explain(source, report, kind, batch_id, json.loads(mine.read_text()),
-                            json.loads(theirs.read_text()) if theirs.is_file() else {}, loaded_at, release_cutoff)
+                            json.loads(theirs.read_text()) if theirs.is_file() else {}, cutoff, release_cutoff)
     return check
 
 
 def explain(source: Settings, report: str, kind: str, batch_id: str, mine: dict, theirs: dict,
-            loaded_at: datetime, release_cutoff: datetime) -> list[str]:
+            cutoff: int, release_cutoff: int) -> list[str]:
     """Why a replayed pack differs from the one on disk: the inputs that differ, and what each is."""
     from pipelines.lib.config_files import config_sha256
 
@@ -339,9 +375,9 @@ def explain(source: Settings, report: str, kind: str, batch_id: str, mine: dict,
     try:
         _record_views(con, source)
         released = con.execute(
-            "select count(*), min(released_at), max(released_at) from src_quarantine where released_at > ? "
-            "and batch_id in (select batch_id from src_ingested_batches where status = 'loaded' and loaded_at <= ?)",
-            [release_cutoff, loaded_at]).fetchall()[0]
+            "select count(*), min(released_at), max(released_at) from src_quarantine where released_seq > ? "
+            "and batch_id in (select batch_id from src_ingested_batches where status = 'loaded' and load_seq <= ?)",
+            [release_cutoff, cutoff]).fetchall()[0]
         if source.published_db.exists():
             con.execute(f"attach '{_q(str(source.published_db))}' as published (read_only)")
             written = first(con.execute(
@@ -369,7 +405,7 @@ def explain(source: Settings, report: str, kind: str, batch_id: str, mine: dict,
 def summary(replay: Replay, reused: bool = False) -> str:
     """What a person reads after a replay: the state, the files, each pack's verdict."""
     out = Path(replay.data_dir)
-    lines = [f"replay     as of {replay.as_of} (loaded {replay.cutoff[:19].replace('T', ' ')} UTC): "
+    lines = [f"replay     as of {replay.as_of} (loaded {replay.loaded_at[:19].replace('T', ' ')} UTC, load {replay.cutoff}): "
              f"{len(replay.batches)} batch(es), in load order: {', '.join(replay.batches)}"
              + (" (the replay already here, made from the same inputs)" if reused else ""),
              f"warehouse  {out / 'warehouse' / 'analytics.duckdb'}"]

@@ -133,6 +133,10 @@ TIES = {"2026-11-05": ("10000", Decimal("0.00")), "2026-11-06": ("30000", Decima
 # price, 0.00000012: its rated amount has 23 significant digits, 17 after the point, which Spark
 # would cut to 6 decimals in a decimal(38,9) x decimal(38,9) product (macros/engine/money.sql).
 LARGEST = ("999999999999.999999999", Decimal("119999.99999999999999988"))
+# Ledger amounts at the contract's cap, 18 digits before the point (oltp-export-v1 v1.2): a credit,
+# and an adjustment that rounds half-even to 10^18, in FOCUS on both engines.
+CAP_LEDGER = {"cap_credit": ("credit", "-999999999999999999.99", Decimal("-999999999999999999.99")),
+              "cap_adjustment": ("adjustment", "999999999999999999.999999999", Decimal("1000000000000000000.00"))}
 
 
 def usage_days(batch: Path) -> list[str]:
@@ -174,7 +178,11 @@ def void_one_day_and_add_ties(published: Path, exports: Path, avoid: list[str]) 
             for i, (d, (q, _)) in enumerate(TIES.items())]
     largest = dict(ties[0], event_id="largest", outbox_seq=str(3 * 10**9), occurred_at="2026-11-05T00:03:00Z",
                    recorded_at="2026-11-05T00:04:00Z", usage_unit="input_token", quantity=LARGEST[0])
-    write_batch(exports, VOID_BATCH, {"usage_events": voids + ties + [largest]})
+    caps = [dict(entry_id=e, organization_id=org, project_id=None, usage_unit=None, model_id=None,
+                 charge_date="2026-11-05", quantity=None, amount=amount, currency="USD", entry_type=kind,
+                 posted_at="2026-11-05T00:05:00Z", reverses_entry_id=None)
+            for e, (kind, amount, _) in CAP_LEDGER.items()]
+    write_batch(exports, VOID_BATCH, {"usage_events": voids + ties + [largest], "ledger_entries": caps})
     return str(day), {d: (org, project, model) for d in TIES}
 
 
@@ -225,6 +233,8 @@ def two_engines(tmp_path_factory):
                                            [d, *tie_keys[d]]) for d in TIES}
         facts[f"largest_{name}"] = scalar(settings.published_db, "select quantity, rated_amount from "
                                           "marts.fct_usage_events where event_id = 'largest'")
+        facts[f"caps_{name}"] = scalar(settings.published_db, 'select "BilledCost" from marts.rpt_focus_charges '
+                                       "where entry_id like 'cap_%' order by entry_id")
     # DuckDB's marts rebuilt whole, against Spark's incremental ones
     env = dict(os.environ, ANALYTICS_DATA_DIR=str(duck.data_dir), ANALYTICS_ENGINE="duckdb", DO_NOT_TRACK="1")
     result = subprocess.run([str(Path(sys.executable).with_name("dbt")), "run", "--full-refresh",
@@ -275,3 +285,11 @@ def test_the_largest_quantity_rates_to_the_last_digit_on_both_engines(two_engine
     expected = [(Decimal(LARGEST[0]), LARGEST[1])]
     assert facts["largest_duckdb"] == expected
     assert facts["largest_spark"] == expected
+
+
+def test_ledger_amounts_at_the_contracts_cap_reach_focus_on_both_engines(two_engines):
+    """18 digits before the point build on both engines (a DECIMAL(18,2) column refused them)."""
+    _, facts = two_engines
+    expected = [(CAP_LEDGER["cap_adjustment"][2],), (CAP_LEDGER["cap_credit"][2],)]
+    assert facts["caps_duckdb"] == expected
+    assert facts["caps_spark"] == expected

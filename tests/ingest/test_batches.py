@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import tempfile
 from decimal import Decimal
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -66,7 +69,9 @@ def test_unparseable_rows_are_quarantined_and_the_rest_loads(settings, con):
     q = con.execute("select batch_id, row_number, reason, raw_record from ops.quarantine order by all").fetchall()
     assert [(b, n, r) for b, n, r, _ in q] == [
         (B1, 3, "unparseable"), (B2, 2, "unparseable"), (B2, 3, "bad_decimal"), (B2, 4, "unparseable")]
-    assert json.loads(q[0][3]) == {"raw_text": "e3,4,2026-11-01T10:00:00Z"}
+    # v1.2: no text of a row that does not parse, only its byte length and the sha256 of its bytes
+    assert json.loads(q[0][3]) == {"raw_length_bytes": 25, "raw_sha256": hashlib.sha256(
+        b"e3,4,2026-11-01T10:00:00Z").hexdigest()}
     assert json.loads(q[2][3])["event_id"] == "e5"  # a JSON number where a decimal is expected
     assert outcome_counts(con, B1) == (3, 2, 1, 0)
     assert outcome_counts(con, B2) == (4, 1, 3, 0)
@@ -307,3 +312,152 @@ def test_content_hashes_do_not_depend_on_how_many_rows_are_hashed_at_once(monkey
     sliced = ingest._typed(table, text, hasher)
     assert sliced.equals(whole)
     assert whole["_content_hash"].n_unique() == 7 and whole[ROW].to_list() == list(range(1, 8))
+
+
+SECRET = "sk_live_DO_NOT_KEEP"
+
+
+def test_unparseable_rows_keep_no_text_of_undeclared_values(settings, con):
+    """A ragged CSV row, a JSONL line repeating a key and an unterminated quote, each carrying an
+    undeclared secret: quarantined as unparseable, and the secret is nowhere in the warehouse or
+    the lake's quarantine files (v1.2)."""
+    write_batch(settings.exports_dir, B1, {**DIMENSIONS, "usage_events": [event()]}, ("csv", "none"),
+                raw_lines={"usage_events": [f"e2,2,2026-11-01T10:00:00Z,2026-11-01T10:00:01Z,o1,p1,k1,,r1,gpu_hour.h100,1,,{{}},{SECRET}",
+                                            f'e3,3,"{SECRET}']})
+    write_batch(settings.exports_dir, B2, {**DIMENSIONS, "usage_events": [event(event_id="e4")]}, ("jsonl", "none"),
+                raw_lines={"usage_events": [json.dumps(event(event_id="e5"))[:-1] + f', "event_id": "{SECRET}"}}']})
+    ingest_all(con, settings)
+    q = con.execute("select batch_id, reason, raw_record from ops.quarantine order by all").fetchall()
+    assert [(b, r) for b, r, _ in q] == [(B1, "unparseable"), (B1, "unparseable"), (B2, "unparseable")]
+    assert all(set(json.loads(raw)) == {"raw_length_bytes", "raw_sha256"} for _, _, raw in q)
+    everything = con.execute("select string_agg(raw_record, '') from ops.quarantine").fetchall()[0][0]
+    assert SECRET not in everything
+    for f in (settings.lake_dir / "quarantine").rglob("*.parquet"):
+        assert SECRET.encode() not in f.read_bytes()
+        assert all(SECRET not in str(r) for r in con.execute(f"select * from read_parquet('{f}')").fetchall())
+
+
+def test_quarantined_raw_text_from_before_v1_2_is_scrubbed_once(settings, con):
+    from pipelines.lib.ingest.quarantine import scrub_unparseable_text, unparseable_record
+
+    write_batch(settings.exports_dir, B1, {**DIMENSIONS, "usage_events": [event()]}, ("csv", "none"),
+                raw_lines={"usage_events": ["e3,4,2026-11-01T10:00:00Z"]})
+    ingest_all(con, settings)
+    raw = "e3,4,2026-11-01T10:00:00Z,é," + SECRET
+    con.execute("update ops.quarantine set raw_record = ? where reason = 'unparseable'",
+                [json.dumps({"raw_text": raw}, ensure_ascii=False)])
+    assert scrub_unparseable_text(con, settings) == 1
+    (record,) = con.execute("select raw_record from ops.quarantine where reason = 'unparseable'").fetchone()
+    assert json.loads(record) == json.loads(unparseable_record(raw)) == {
+        "raw_length_bytes": len(raw.encode()), "raw_sha256": hashlib.sha256(raw.encode()).hexdigest()}
+    lake_file = next((settings.lake_dir / "quarantine").rglob("*.parquet"))
+    assert SECRET.encode() not in lake_file.read_bytes()
+    assert scrub_unparseable_text(con, settings) == 0  # once
+
+
+def test_parquet_as_any_writer_writes_it(settings, con):
+    """v1.2: dictionary-encoded strings (pandas `category`), view strings, a DECIMAL wider than the
+    contract's whose values fit, timestamps in any zone (+05:30, a named zone): the same rows as
+    their text forms; a value with more than 9 significant fractional digits is still bad_decimal."""
+    d = write_batch(settings.exports_dir, B1, DIMENSIONS)
+    n = 4
+    # 2025-11-01T10:00:00Z, written as 15:30 at +05:30
+    ts = pa.array([1_761_991_200_000_000] * n, pa.timestamp("us", tz="+05:30"))
+    table = pa.table({
+        "event_id": pa.array(["n1", "n2", "n3", "n4"]).dictionary_encode(),
+        "outbox_seq": pa.array([1, 2, 3, 4], pa.uint32()),
+        "occurred_at": ts, "recorded_at": ts.cast(pa.timestamp("ms", tz="Asia/Kolkata")),
+        "organization_id": pa.array(["o1"] * n, pa.string_view()),
+        "project_id": pa.array(["p1"] * n).dictionary_encode(),
+        "api_key_id": pa.array([None] * n, pa.string_view()),
+        "model_id": pa.array([None] * n, pa.string()), "resource_id": pa.array([None] * n, pa.string()),
+        "usage_unit": pa.array(["gpu_hour.h100"] * n, pa.large_string()),
+        "quantity": pa.array([Decimal("1.25"), Decimal("999999999999.999999999"), Decimal("0"),
+                              Decimal("1.0000000001")], pa.decimal128(38, 18)),
+        "correction_of": pa.array([None] * n, pa.string()), "attributes": pa.array([None] * n, pa.string()),
+    })
+    pq.write_table(table, d / "usage_events.parquet")
+    wide = table.slice(0, 1).set_column(10, "quantity", pa.array([Decimal("2.5")], pa.decimal128(30, 12))) \
+        .set_column(0, "event_id", pa.array(["n5"]).dictionary_encode())
+    pq.write_table(wide, d / "wide.parquet")
+    assert pq.read_schema(d / "usage_events.parquet").field("organization_id").type == pa.string_view()
+
+    def add(doc):
+        doc["files"] = [f for f in doc["files"] if f["table"] != "usage_events"] + [dict(
+            table="usage_events", path="usage_events.parquet", format="parquet", compression="none",
+            row_count=n, sha256="0" * 64)]
+    edit_manifest(d, add)
+    rehash(d, "usage_events.parquet")
+    b2 = write_batch(settings.exports_dir, B2, {})
+    (b2 / "usage_events.parquet").write_bytes((d / "wide.parquet").read_bytes())
+    edit_manifest(b2, lambda doc: doc["files"].append(dict(
+        table="usage_events", path="usage_events.parquet", format="parquet", compression="none", row_count=1,
+        sha256="0" * 64)))
+    rehash(b2, "usage_events.parquet")
+    summary = ingest_all(con, settings)
+    assert summary.loaded == [B1, B2], summary.rejected
+    got = con.execute(f"select event_id, outbox_seq, occurred_at::varchar, recorded_at::varchar, organization_id, "
+                      f"project_id, quantity from {lake_table(settings, 'usage_events')} order by 1").fetchall()
+    at = "2025-11-01 10:00:00+00"
+    assert got == [("n1", 1, at, at, "o1", "p1", Decimal("1.25")),
+                   ("n2", 2, at, at, "o1", "p1", Decimal("999999999999.999999999")),
+                   ("n3", 3, at, at, "o1", "p1", Decimal("0")),
+                   ("n5", 1, at, at, "o1", "p1", Decimal("2.5"))]
+    assert quarantine(con) == {"n4": "bad_decimal"}
+
+
+@pytest.mark.parametrize("first_scope, second_scope, outcome", [
+    (None, "\u2400", "duplicate_conflict"),  # NULL is not the text of the NULL mark (v1.2)
+    ("a\u241fb", "a\u241fb", "duplicate"),  # the separator inside a text is escaped: the same row
+    ("\u241b0", "\u2400", "duplicate_conflict"),  # the escape itself is escaped
+    (None, None, "duplicate"),
+])
+def test_null_and_any_text_are_different_contents(settings, con, first_scope, second_scope, outcome):
+    audit = dict(audit_id="a1", seq="1", occurred_at="2026-11-01T10:00:00Z", actor_type="user", actor_id="u1",
+                 action="iam.role.grant", resource_type="role", resource_id="r1", organization_id=None,
+                 outcome="success", privileged="true", scope=first_scope, correlation_id="c1", source_ip=None,
+                 prev_hash="0" * 64, row_hash="a" * 64)
+    write_batch(settings.exports_dir, B1, {"audit_events": [audit]}, ("jsonl", "none"))
+    write_batch(settings.exports_dir, B2, {"audit_events": [dict(audit, scope=second_scope)]}, ("jsonl", "none"))
+    assert ingest_all(con, settings).loaded == [B1, B2]
+    got = con.execute("select batch_id, reason from ops.quarantine").fetchall()
+    dups = con.execute("select batch_id from ops.duplicate_rows").fetchall()
+    assert (got, dups) == (([(B2, outcome)], []) if outcome == "duplicate_conflict" else ([], [(B2,)]))
+
+
+@pytest.mark.parametrize("chunk_rows", [None, 2])
+@pytest.mark.parametrize("compression", ["none", "gzip"])
+def test_a_lone_cr_in_an_unquoted_field_quarantines_that_row_only(settings, con, chunk_rows, compression):
+    """RFC 4180: a CR not followed by LF outside quotes makes its record malformed: that row is
+    `unparseable` (its bytes' length and sha256), the others load, a CR inside quotes is data, and
+    the batch is not rejected (DuckDB's strict parser stops on the whole file)."""
+    import dataclasses
+    import gzip as gz
+
+    d = write_batch(settings.exports_dir, B1, {**DIMENSIONS, "usage_events": [
+        event(), event(event_id="e2", resource_id="r2"), event(event_id="e3", resource_id="r\r3"),
+        event(event_id="e4")]})
+    text = (d / "usage_events.csv").read_bytes().decode()
+    assert '"r\r3"' in text  # a CR inside quotes: data (here a bad id), not a broken record
+    assert text.count(",r2,") == 1
+    text = text.replace(",r2,", ",r\r2,")
+    name = "usage_events.csv" + (".gz" if compression == "gzip" else "")
+    (d / "usage_events.csv").unlink()
+    data = text.encode()
+    (d / name).write_bytes(gz.compress(data) if compression == "gzip" else data)
+    edit_manifest(d, lambda doc: [f.update(path=name, compression=compression) for f in doc["files"]
+                                  if f["table"] == "usage_events"])
+    rehash(d, name)
+    run = dataclasses.replace(settings, ingest_chunk_rows=chunk_rows) if chunk_rows else settings
+    summary = ingest_all(con, run)
+    assert summary.loaded == [B1], summary.rejected
+    (line,) = [ln for ln in text.split("\n") if ",r\r2," in ln]
+    assert con.execute("select row_number, reason, raw_record from ops.quarantine order by 1").fetchall()[0] == (
+        2, "unparseable", json.dumps({"raw_length_bytes": len(line.encode()),
+                                      "raw_sha256": hashlib.sha256(line.encode()).hexdigest()}, separators=(",", ":")))
+    assert con.execute("select row_number, reason, raw_record ->> 'resource_id' from ops.quarantine "
+                       "order by 1").fetchall()[1] == (3, "bad_id", "r\r3")
+    assert con.execute(f"select event_id from {lake_table(settings, 'usage_events')} order by 1").fetchall() \
+        == [("e1",), ("e4",)]
+    assert outcome_counts(con, B1) == (4, 2, 2, 0)
+    assert not list(Path(tempfile.gettempdir()).glob(".lone-cr.*"))  # its scratch copy removed

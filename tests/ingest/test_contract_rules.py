@@ -57,6 +57,13 @@ def test_a_valid_row_passes_every_rule():
         ("usage_events", EVENT, {"quantity": "1234567890123456789"}, "bad_decimal"),  # 19 before
         ("usage_events", EVENT, {"quantity": WRONG_NATIVE_TYPE + "1.5"}, "bad_decimal"),  # a JSON number
         ("usage_events", EVENT, {"outbox_seq": "1.5"}, "bad_int"),
+        # v1.2: digits are 0-9; any other Unicode digit is malformed, never loaded as NULL
+        ("usage_events", EVENT, {"quantity": "\uff11\uff12.\uff15"}, "bad_decimal"),  # fullwidth 12.5
+        ("usage_events", EVENT, {"quantity": "\u0663"}, "bad_decimal"),  # Arabic-Indic 3
+        ("usage_events", EVENT, {"quantity": "\u0967\u0966\u0966"}, "bad_decimal"),  # Devanagari 100
+        ("usage_events", EVENT, {"outbox_seq": "\u0663"}, "bad_int"),
+        ("usage_events", EVENT, {"occurred_at": "\uff12026-11-01T10:00:00Z"}, "bad_timestamp"),
+        ("status_events", STATUS, {"latency_ms": "\uff11\uff12"}, "bad_decimal"),
         ("audit_events", AUDIT, {"privileged": "yes"}, "bad_bool"),
         ("usage_events", EVENT, {"attributes": "{not json"}, "bad_json"),
         ("usage_events", EVENT, {"attributes": "[1, 2]"}, "bad_json"),  # JSON, but not an object
@@ -102,3 +109,38 @@ def test_every_table_has_a_contract_with_its_key_first():
     assert len(TABLES) == 14
     for name, table in TABLES.items():
         assert table.column_names[: len(table.key)] == list(table.key) or name == "status_events"
+
+
+def test_a_credentials_rotation_period_in_other_digits_is_bad_int_not_null():
+    """An overdue credential must never be published as ok because its period loaded as NULL."""
+    cred = dict(credential_id="c1", purpose="p", kind="secret", owner_component="billing",
+                issued_at="2026-01-01T00:00:00Z", expires_at=None, rotated_at=None, rotation_period_days="\uff19\uff10",
+                revoked_at=None, updated_at="2026-01-01T00:00:00Z")
+    assert reasons("credentials", cred) == ["bad_int"]
+    assert reasons("credentials", dict(cred, rotation_period_days="90")) == [None]
+
+
+@pytest.mark.parametrize("table, column", [(t.name, c.name) for t in TABLES.values() for c in t.columns
+                                           if c.type in ("decimal", "int")])
+def test_every_number_column_refuses_every_non_ascii_digit(table, column):
+    """Every decimal and int column's rules, given each Unicode decimal digit that is not 0-9 (every
+    script's), twice: every value fails the column's type rule; ASCII digits pass it."""
+    import sys
+    import unicodedata
+
+    import pandera.polars as pa
+
+    digits = [chr(c) for c in range(0x80, sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Nd"]
+    col = next(c for c in TABLES[table].columns if c.name == column)
+    rule = "bad_decimal" if col.type == "decimal" else "bad_int"
+    schema = pa.DataFrameSchema({column: pa.Column(pl.String, nullable=True,
+                                                   checks=[c for c in col.checks() if c.name == rule])})
+
+    def frame(values):  # with the parsed twin the rules read (Table.with_parsed)
+        f = pl.DataFrame({column: values}, schema={column: pl.String})
+        return f.with_columns(col.parse()) if col.parse() is not None else f
+
+    with pytest.raises(pa.errors.SchemaErrors) as failed:
+        schema.validate(frame([d * 2 for d in digits]), lazy=True)
+    assert failed.value.failure_cases["index"].n_unique() == len(digits) > 600
+    schema.validate(frame(["12", "-7", "0"]))

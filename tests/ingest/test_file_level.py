@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import gzip
+import json
 import shutil
+from decimal import Decimal
 
 import pytest
 
 from pipelines.lib.duck import first
 from pipelines.lib.ingest import REJECTION_REASONS, ingest_all
-from tests.helpers import DIMENSIONS, edit_manifest, event, rehash, write_batch
+from tests.helpers import DIMENSIONS, edit_manifest, event, lake_table, rehash, write_batch
 
 BID = "20261102T000500Z-000001"
 
@@ -190,3 +192,58 @@ def test_gzip_stream_is_read_whole(settings, con):
     assert ingest_all(con, settings).loaded == [BID]
     assert first(con.execute("select count(*) from raw.usage_events_keys")) == (1,)
     assert not list(settings.data_dir.glob(".inflated.*"))  # read from an inflated copy, removed after
+
+
+def _rename_listed(batch_dir, table: str, new_name: str) -> None:
+    """Rename a listed file (its bytes and sha256 unchanged) and list it under the new name."""
+    doc_file = next(f for f in json.loads((batch_dir / "manifest.json").read_text())["files"] if f["table"] == table)
+    (batch_dir / doc_file["path"]).rename(batch_dir / new_name)
+    edit_manifest(batch_dir, lambda d: [f.update(path=new_name) for f in d["files"] if f["table"] == table])
+
+
+def test_a_long_legal_gzip_name_loads(settings, con):
+    """v1.2: a listed name of up to 255 bytes is legal; the inflated scratch copy is named by a hash,
+    so ingestion's own affixes never push it past what the file system holds."""
+    d = batch(settings, ("csv", "gzip"))
+    name = "u" * 220 + ".csv.gz"
+    _rename_listed(d, "usage_events", name)
+    summary = ingest_all(con, settings)
+    assert summary.loaded == [BID] and not summary.rejected
+    assert first(con.execute("select path, rows_loaded from ops.ingested_files where table_name = 'usage_events'")) \
+        == (name, 1)
+    assert not list(settings.data_dir.rglob(".inflated.*"))
+
+
+@pytest.mark.parametrize("name", ["u" * 252 + ".csv", "é" * 128 + ".csv"])
+def test_a_name_over_255_bytes_is_a_missing_file_not_a_fault(settings, con, name):
+    d = batch(settings)
+    edit_manifest(d, lambda doc: [f.update(path=name) for f in doc["files"] if f["table"] == "usage_events"])
+    assert_rejected(con, settings, "missing_file", "cannot exist")
+    # and the next run is not stopped by it: a corrected re-delivery loads
+    shutil.rmtree(d)
+    batch(settings)
+    assert ingest_all(con, settings).loaded == [BID]
+
+
+def test_a_name_with_a_lone_surrogate_is_a_missing_file(settings, con):
+    d = batch(settings)
+    text = (d / "manifest.json").read_text()
+    (d / "manifest.json").write_text(text.replace('"usage_events.csv"', '"usage_events\\ud800.csv"'))
+    assert_rejected(con, settings, "missing_file", "cannot exist")
+
+
+@pytest.mark.parametrize("name, decoy", [("usage_events[1].csv", "usage_events1.csv"),
+                                         ("usage_events?.csv", "usage_eventsX.csv"),
+                                         ("usage_events*.csv", "usage_events_all.csv"),
+                                         ("usage_events{a,b}.csv", "usage_eventsa.csv")])
+def test_a_listed_name_is_read_by_that_exact_name_never_as_a_pattern(settings, con, name, decoy):
+    """v1.2: `[`, `*`, `?`, `{` are ordinary characters. An unlisted file the pattern would match,
+    with other quantities, lies beside it: never read."""
+    d = batch(settings)
+    listed = (d / "usage_events.csv").read_text()
+    (d / decoy).write_text(listed.replace("1.500000", "1500.000000"))
+    _rename_listed(d, "usage_events", name)
+    summary = ingest_all(con, settings)
+    assert summary.loaded == [BID], summary.rejected
+    assert con.execute(f"select event_id, quantity from {lake_table(settings, 'usage_events')}").fetchall() \
+        == [("e1", Decimal("1.500000000"))]

@@ -98,6 +98,20 @@ def test_without_a_webhook_the_alert_is_logged_and_a_file_url_is_refused(monkeyp
     assert alerts.send(alert()).startswith("failed: ANALYTICS_ALERT_WEBHOOK must be an http(s) URL")
 
 
+@pytest.mark.parametrize("url", ["https://hooks.example.com/services/T0/SECRET path", "https://hooks.example.com:x/SECRET",
+                                 "https://hooks.example.com/SECRET\tx", "http:///SECRET"])
+def test_a_malformed_webhook_never_raises_and_never_shows_its_secret(monkeypatch, caplog, url):
+    """A URL with a space (or a bad port, a newline, no host): refused as configuration, logged
+    without its path (a webhook's secret), never an exception out of the alert code."""
+    monkeypatch.setenv("ANALYTICS_ALERT_WEBHOOK", url)
+    outcome = alerts.send(alert())
+    assert outcome.startswith("failed: ANALYTICS_ALERT_WEBHOOK must be an http(s) URL")
+    assert "SECRET" not in outcome and "SECRET" not in caplog.text
+    # handed over as is (not from the environment): still nothing raised, nothing shown
+    outcome = alerts.send(alert(), url=url, attempts=1)
+    assert outcome.startswith("failed:") and "SECRET" not in outcome
+
+
 def failures_tick(instance, cursor=None):
     # runs executed in process carry no code location, nor does this context: Dagster takes them as one
     context = dg.build_sensor_context(instance=instance, cursor=cursor)

@@ -27,7 +27,8 @@ def test_the_inputs_of_the_last_publish_are_current(settings, published):
     f"{INSERT_BATCH} ('b2', now(), now(), 'loaded', null, 'bb', 3)",
     f"{INSERT_BATCH} ('b2', now(), now(), 'rejected', 'sha256 mismatch', 'bb', 0)",
     "update ops.ingested_batches set reason = 'conflicting re-delivery'",
-    "insert into ops.quarantine values ('b1', 'usage_events', 'u.csv', 7, 'unknown_project_id', '{}', now(), null)",
+    "insert into ops.quarantine (batch_id, table_name, path, row_number, reason, raw_record, quarantined_at) "
+    "values ('b1', 'usage_events', 'u.csv', 7, 'unknown_project_id', '{}', now())",
     "insert into ops.batch_conflicts values ('b1', 'cc', now())",
 ])
 def test_anything_new_in_the_ingestion_record_is_not(settings, published, change):
@@ -36,8 +37,8 @@ def test_anything_new_in_the_ingestion_record_is_not(settings, published, change
 
 
 def test_a_released_quarantine_row_is_not(settings, published):
-    published.execute("insert into ops.quarantine values ('b1', 'usage_events', 'u.csv', 7, 'unknown_project_id', "
-                      "'{}', now(), null)")
+    published.execute("insert into ops.quarantine (batch_id, table_name, path, row_number, reason, raw_record, "
+                      "quarantined_at) values ('b1', 'usage_events', 'u.csv', 7, 'unknown_project_id', '{}', now())")
     build_state.record(published, settings)
     published.execute("update ops.quarantine set released_at = now()")
     assert not build_state.is_current(published, settings)

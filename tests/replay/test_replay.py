@@ -148,6 +148,7 @@ def test_a_replay_refuses_what_it_cannot_do(history, tmp_path):
     settings, root = history
     with pytest.raises(ReplayError, match=f"was never loaded; loaded batches, in load order: {B1}, {B2}, {B3}"):
         build_as_of(settings, B5, tmp_path / "r5")  # never delivered here
+    assert not (tmp_path / "r5").exists()  # refused before the folder was made
     with pytest.raises(ReplayError, match="is not a batch id"):
         build_as_of(settings, "../../etc", tmp_path / "r")
     (tmp_path / "busy").mkdir()
@@ -155,8 +156,19 @@ def test_a_replay_refuses_what_it_cannot_do(history, tmp_path):
     with pytest.raises(ReplayError, match="not empty and holds no earlier replay"):
         build_as_of(settings, B1, tmp_path / "busy")
     assert (tmp_path / "busy" / "notes.txt").read_text() == "mine"
+    (tmp_path / "busy" / "replay.json").write_text(json.dumps({"as_of": B1}))  # a file merely named so
+    with pytest.raises(ReplayError, match="not empty and holds no earlier replay"):
+        build_as_of(settings, B1, tmp_path / "busy")
+    assert (tmp_path / "busy" / "notes.txt").read_text() == "mine"
     with pytest.raises(ReplayError, match="is a file, not a folder"):
         build_as_of(settings, B1, tmp_path / "busy" / "notes.txt")
+    from pipelines.lib.asof_diff import diff_as_of
+
+    before = sorted(p.name for p in settings.data_dir.iterdir())
+    for out in (settings.data_dir, settings.data_dir.parent, tmp_path / "busy"):
+        with pytest.raises(ReplayError):
+            diff_as_of(settings, B1, B2, out)
+    assert sorted(p.name for p in settings.data_dir.iterdir()) == before
     for inside in (settings.data_dir, settings.lake_dir / "x", settings.reports_dir / "x", root):
         with pytest.raises(ReplayError):
             build_as_of(settings, B1, inside)
@@ -190,32 +202,35 @@ def test_the_diff_job_runs_from_the_ui_config(history):
 
 
 def test_releases_count_up_to_the_end_of_the_run_that_loaded_the_batch_last():
-    """A run releases quarantined rows after its loads. Run 1 loads B1 then B2 and releases at 10:04;
-    run 2 loads B3 and releases at 11:01:30; run 3 only releases (12:00:30). The state run 1 left
-    holds its release (B2 was its last load); B1 was never the newest at a run's end: nothing
-    released counts for it; run 3's release belongs to no batch's first pack."""
+    """A run releases quarantined rows after its loads. Run 1 loads B1 (load 1) then B2 (load 2) and
+    releases (load 3); run 2 loads B3 (load 4) and releases (load 5); run 3 only releases (load 6).
+    The state run 1 left holds its release (B2 was its last load); B1 was never the newest at a
+    run's end: nothing released counts for it; run 3's release belongs to no batch's first pack.
+    The machines' clocks say otherwise (run 2's host was an hour behind): the order is the load
+    sequence's, never theirs."""
     from pipelines.lib.replay import state_as_of
 
     con = duckdb.connect()
     con.execute("set TimeZone = 'UTC'")
     con.execute("create table src_ingested_batches as select * from (values "
-                "('b1', 'loaded', timestamptz '2026-11-10 10:01:00+00'), "
-                "('b2', 'loaded', timestamptz '2026-11-10 10:02:00+00'), "
-                "('bx', 'rejected', timestamptz '2026-11-10 10:03:00+00'), "
-                "('b3', 'loaded', timestamptz '2026-11-10 11:01:00+00')) t(batch_id, status, loaded_at)")
+                "('b1', 'loaded', 1, timestamptz '2026-11-10 10:01:00+00'), "
+                "('b2', 'loaded', 2, timestamptz '2026-11-10 10:02:00+00'), "
+                "('bx', 'rejected', null, timestamptz '2026-11-10 10:03:00+00'), "
+                "('b3', 'loaded', 4, timestamptz '2026-11-10 09:01:00+00')) t(batch_id, status, load_seq, loaded_at)")
     con.execute("create table src_ingest_runs as select * from (values "
-                "(timestamptz '2026-11-10 10:00:00+00', timestamptz '2026-11-10 10:05:00+00'), "
-                "(timestamptz '2026-11-10 11:00:00+00', timestamptz '2026-11-10 11:02:00+00'), "
-                "(timestamptz '2026-11-10 12:00:00+00', timestamptz '2026-11-10 12:01:00+00')) t(started_at, finished_at)")
+                "(timestamptz '2026-11-10 10:00:00+00', timestamptz '2026-11-10 10:05:00+00', 1, 3), "
+                "(timestamptz '2026-11-10 09:00:00+00', timestamptz '2026-11-10 09:02:00+00', 4, 5), "
+                "(timestamptz '2026-11-10 12:00:00+00', timestamptz '2026-11-10 12:01:00+00', 6, 6)"
+                ") t(started_at, finished_at, first_seq, last_seq)")
 
     def at(batch):
-        loaded, releases, batches = state_as_of(con, batch)
-        return f"{loaded:%H:%M}", f"{releases:%H:%M}", batches
+        seq, releases, batches, loaded_at = state_as_of(con, batch)
+        return seq, releases, batches, f"{loaded_at:%H:%M}"
 
-    assert at("b1") == ("10:01", "10:01", ["b1"])
-    assert at("b2") == ("10:02", "10:05", ["b1", "b2"])
-    assert at("b3") == ("11:01", "11:02", ["b1", "b2", "b3"])
+    assert at("b1") == (1, 1, ["b1"], "10:01")
+    assert at("b2") == (2, 3, ["b1", "b2"], "10:02")
+    assert at("b3") == (4, 5, ["b1", "b2", "b3"], "09:01")
     con.execute("delete from src_ingest_runs")  # a lake from before runs were recorded: up to the load
-    assert at("b2") == ("10:02", "10:02", ["b1", "b2"])
-    with pytest.raises(ReplayError, match="'bx' was never loaded"):
+    assert at("b2") == (2, 2, ["b1", "b2"], "10:02")
+    with pytest.raises(ReplayError, match="'bx' was never loaded; loaded batches, in load order: b1, b2, b3"):
         at("bx")

@@ -148,7 +148,9 @@ def test_a_run_tests_the_days_it_rebuilt(scenario, tmp_path):
     con = duckdb.connect(str(data / "warehouse" / "build" / "analytics.duckdb"))
     days = sorted(d for (d,) in con.execute("select distinct usage_date from marts.usage_by_model_daily").fetchall())
     # as if a new batch had touched the last day only
-    con.execute("insert into ops.touched_dates values ('b-test', 'usage_events', ?, now())", [days[-1]])
+    con.execute("insert into ops.touched_dates select 'b-test', 'usage_events', ?, now(), last_seq + 1 "
+                "from ops.load_sequence", [days[-1]])
+    con.execute("update ops.load_sequence set last_seq = last_seq + 1")
     con.close()
     build(data)
     con = duckdb.connect(str(data / "warehouse" / "build" / "analytics.duckdb"))
@@ -196,7 +198,9 @@ def test_the_lake_id_test_counts_the_rebuilt_days_ids_over_every_day(scenario, t
     first = sorted((lake / f"event_date={days[0]}").glob("*.parquet"))[0]
     con = duckdb.connect(str(data / "warehouse" / "build" / "analytics.duckdb"))
     # as if a new batch had touched the last day only
-    con.execute("insert into ops.touched_dates values ('b-test', 'usage_events', ?, now())", [days[-1]])
+    con.execute("insert into ops.touched_dates select 'b-test', 'usage_events', ?, now(), last_seq + 1 "
+                "from ops.load_sequence", [days[-1]])
+    con.execute("update ops.load_sequence set last_seq = last_seq + 1")
     con.close()
     assert dbt(data, "run").returncode == 0
     check = "unique_in_lake_stg_oltp__usage_events_event_id__event_date"

@@ -10,9 +10,11 @@
   replace only the days the new rows hold, so the affected days are emptied first (below).
 
   Which days are affected comes from upstream only: int_*_changed_dates lists every day with the
-  time ingestion last changed it; ops.dbt_builds holds, per incremental model, the newest change
-  it reflects, recorded at the end of a run in which it was built (on-run-end). A model never
-  recorded (a first build, or a warehouse from before the record) makes every day affected.
+  newest load that changed it, as its number in the load sequence (ops.load_sequence: ingestion
+  numbers every load in its own transaction, so no clock, stepped back or of another host, decides);
+  ops.dbt_builds holds, per incremental model, the newest load it reflects, recorded at the end of
+  a run in which it was built (on-run-end). A model never recorded (a first build, or a warehouse
+  from before the record or from when it held times) makes every day affected.
 #}
 
 {% macro incremental_groups() -%}
@@ -42,7 +44,7 @@
     select c.{{ g.day }}
     from {{ ref(g.changes) }} as c
     {%- if not flags.FULL_REFRESH %}
-    where c.changed_at > coalesce((select watermark from reflected), {{ instant_min() }})
+    where c.changed_seq > coalesce((select watermark from reflected), -1)
     {%- set days = rebuild_days() %}
     {%- if days %}
         -- a rebuild of these days, asked for by the run (RebuildConfig, pipelines/defs/warehouse/assets.py)
@@ -74,13 +76,43 @@
     {%- endif -%}
 {%- endmacro %}
 
-{# on-run-start: the record of what the incremental models reflect. #}
+{# on-run-start: the record of what the incremental models reflect. A record from when it held
+   times (watermark a timestamp) is converted once: it and the incremental models (whose _watermark
+   column was a time) are dropped, so this build makes them again from every day. #}
 {% macro create_build_record() -%}
     {%- if execute -%}
         {%- do run_query("create schema if not exists ops") -%}
+        {%- set watermark_type = build_record_watermark_type() | lower -%}
+        {%- if watermark_type and 'int' not in watermark_type -%}
+            {%- for group in incremental_groups().values() -%}
+                {%- for m in group.models -%}
+                    {%- do run_query("drop table if exists marts." ~ m) -%}
+                {%- endfor -%}
+            {%- endfor -%}
+            {%- do run_query("drop table ops.dbt_builds") -%}
+        {%- endif -%}
         {%- do run_query(build_record_ddl()) -%}
     {%- endif -%}
     select 1
+{%- endmacro %}
+
+{# The type of ops.dbt_builds.watermark, '' when the table is not there. #}
+{% macro build_record_watermark_type() -%}
+    {{ return(adapter.dispatch('build_record_watermark_type')()) }}
+{%- endmacro %}
+
+{% macro default__build_record_watermark_type() -%}
+    {%- set rows = run_query("select data_type from duckdb_columns() where schema_name = 'ops' "
+                             ~ "and table_name = 'dbt_builds' and column_name = 'watermark'").rows -%}
+    {{ return(rows[0][0] if rows | length > 0 else '') }}
+{%- endmacro %}
+
+{% macro spark__build_record_watermark_type() -%}
+    {%- if run_query("show tables in ops like 'dbt_builds'").rows | length == 0 -%}
+        {{ return('') }}
+    {%- endif -%}
+    {%- set rows = run_query("describe table ops.dbt_builds").rows | selectattr(0, 'equalto', 'watermark') | list -%}
+    {{ return(rows[0][1] if rows | length > 0 else '') }}
 {%- endmacro %}
 
 {% macro build_record_ddl() -%}
@@ -88,11 +120,11 @@
 {%- endmacro %}
 
 {% macro default__build_record_ddl() -%}
-    create table if not exists ops.dbt_builds (model_name varchar, watermark timestamptz, built_at timestamptz)
+    create table if not exists ops.dbt_builds (model_name varchar, watermark bigint, built_at timestamptz)
 {%- endmacro %}
 
 {% macro spark__build_record_ddl() -%}
-    create table if not exists ops.dbt_builds (model_name string, watermark timestamp, built_at timestamp) using parquet
+    create table if not exists ops.dbt_builds (model_name string, watermark bigint, built_at timestamp) using parquet
 {%- endmacro %}
 
 {# on-run-end: each incremental model built in this run reflects its group's changes up to now. #}
@@ -107,7 +139,7 @@
             {%- if built -%}
                 {%- do run_query(
                     "insert into ops.dbt_builds select m.model_name, c.watermark, current_timestamp from ("
-                    ~ build_rows_sql(built) ~ ") as m cross join (select max(changed_at) as watermark from intermediate."
+                    ~ build_rows_sql(built) ~ ") as m cross join (select max(changed_seq) as watermark from intermediate."
                     ~ group.changes ~ ") as c") -%}
             {%- endif -%}
         {%- endfor -%}

@@ -23,8 +23,9 @@
     cast(sum({{ x }}) as decimal(38, {{ scale }}))
 {%- endmacro %}
 
-{# An amount of at most 18 decimals in cents, exactly: DECIMAL(38,16) on both engines (the operands
-   narrowed so Spark keeps the 16 decimals the shift leaves). Its floor is the whole cents. #}
+{# An amount of at most 18 digits before the point and 18 decimals in cents, exactly: DECIMAL(38,16)
+   on both engines (decimal(36,18) x decimal(3,0): DuckDB's exact product is decimal(38,18), and
+   Spark keeps the 16 decimals the shift leaves). Its floor is the whole cents. #}
 {% macro amount_in_cents(x) -%}
-    cast(cast({{ x }} as decimal(35, 18)) * cast(100 as decimal(3, 0)) as decimal(38, 16))
+    cast(cast({{ x }} as decimal(36, 18)) * cast(100 as decimal(3, 0)) as decimal(38, 16))
 {%- endmacro %}

@@ -1,6 +1,7 @@
--- Every (usage_date, changed_at) pair: a day whose effective usage may have changed when
--- ingestion loaded something at changed_at. The incremental usage marts rebuild exactly the days
--- changed since their last build (int_usage_affected_dates). Sources of change:
+-- Every (usage_date, changed_seq) pair: a day whose effective usage may have changed when
+-- ingestion made the load numbered changed_seq (ops.load_sequence: an order no clock decides).
+-- The incremental usage marts rebuild exactly the days changed since their last build
+-- (int_usage_affected_dates). Sources of change:
 --   new or released usage rows, on the days ingestion recorded for them (ops.touched_dates);
 --   corrections, on their original's day, which may differ from their own;
 --   a new version of a project, organization or usage unit, over the days it now governs;
@@ -8,7 +9,7 @@
 with touched as (
     select
         day as usage_date,
-        recorded_at as changed_at,
+        load_seq as changed_seq,
         batch_id
     from {{ source('ops', 'touched_dates') }}
     where table_name = 'usage_events'
@@ -39,7 +40,7 @@ bounds as (
 corrections_of_other_days as (
     select
         o.event_date as usage_date,
-        t.changed_at
+        t.changed_seq
     from events as c
     inner join events as o on c.correction_of = o.event_id
     inner join touched as t on c.batch_id = t.batch_id and c.event_date = t.usage_date
@@ -53,7 +54,7 @@ dimension_versions as (
         select
             case when v.version_number = 1 then b.first_day else v.valid_from::date end as from_day,
             coalesce(v.valid_to::date, b.last_day) as to_day,
-            v.first_loaded_at as changed_at
+            v.first_load_seq as changed_seq
         from {{ ref('int_' ~ dim ~ '_versioned') }} as v, bounds as b
         {{ "union all" if not loop.last }}
     {% endfor %}
@@ -64,12 +65,12 @@ price_row_changes as (
     -- when each price row was loaded, and when it was deleted
     select
         price_id,
-        first_loaded_at as changed_at
+        first_load_seq as changed_seq
     from {{ ref('int_prices_versioned') }}
     union all
     select
         price_id,
-        deleted_loaded_at
+        deleted_load_seq
     from {{ ref('int_prices_versioned') }}
     where deleted_at is not null
 ),
@@ -79,7 +80,7 @@ price_changes as (
     select
         v.effective_from::date as from_day,
         coalesce(v.effective_to::date, b.last_day) as to_day,
-        greatest(c.changed_at, v.first_loaded_at) as changed_at
+        greatest(c.changed_seq, v.first_load_seq) as changed_seq
     from {{ ref('int_prices_versioned') }} as v
     inner join price_row_changes as c using (price_id),
         bounds as b
@@ -94,7 +95,7 @@ ranges as (
 expanded as (
     select
         d.usage_date,
-        r.changed_at
+        r.changed_seq
     from ranges as r
     inner join days as d on d.usage_date between r.from_day and r.to_day
 ),
@@ -102,11 +103,11 @@ expanded as (
 final as (
     select
         usage_date,
-        max(changed_at) as changed_at
+        max(changed_seq) as changed_seq
     from (
         select
             usage_date,
-            changed_at
+            changed_seq
         from touched
         union all
         select * from corrections_of_other_days

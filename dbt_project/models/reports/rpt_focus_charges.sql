@@ -83,7 +83,7 @@ costed as (
         cast(null as string) as entry_id,
         cast(
             (whole_cents + case when remainder_rank <= cents_left then 1 else 0 end) * cast(0.01 as decimal(3, 2))
-            as decimal(18, 2)
+            as decimal(38, 2)
         ) as billed_cost
     from keyed
 ),
@@ -139,7 +139,7 @@ ledger_charges as (
         cast(null as string) as department_id,
         cast(null as string) as resource_id,
         e.entry_id,
-        cast({{ round_half_even('e.amount', 2) }} as decimal(18, 2)) as billed_cost
+        cast({{ round_half_even('e.amount', 2) }} as decimal(38, 2)) as billed_cost
     from ledger as e
     left join ledger as r on e.reverses_entry_id = r.entry_id
     left join units as u on e.usage_unit = u.usage_unit

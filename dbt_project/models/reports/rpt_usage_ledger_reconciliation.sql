@@ -64,8 +64,8 @@ joined as (
         l.currency as ledger_currency,
         u.usage_quantity,
         u.rated_amount_exact,
-        -- cents in 64 bits (the contract pins decimal(18, 2)): DuckDB scans a 128-bit column slower
-        {{ round_half_even('u.rated_amount_exact', 2) }}::decimal(18, 2) as rated_amount,
+        -- every amount the export contract allows (18 digits before the point) fits: DECIMAL(38, 2)
+        {{ round_half_even('u.rated_amount_exact', 2) }}::decimal(38, 2) as rated_amount,
         l.ledger_quantity,
         l.ledger_amount,
         coalesce(u.usage_events, 0) as usage_events,
@@ -110,7 +110,7 @@ final as (
         usage_events,
         unrated_events,
         ledger_lines,
-        (select max(c.changed_at) from {{ ref('int_reconciliation_changed_dates') }} as c) as _watermark
+        (select max(c.changed_seq) from {{ ref('int_reconciliation_changed_dates') }} as c) as _watermark
     from joined
 )
 

@@ -15,6 +15,7 @@ from pipelines.lib import build_state
 from pipelines.lib.engine_import import import_spark_build
 from pipelines.lib.engine_sources import write_engine_sources
 from pipelines.lib.faults import kill_point
+from pipelines.lib.ingest import rebuilt_input_breaks
 from pipelines.lib.ops_config import write_config_tables
 
 
@@ -160,3 +161,25 @@ def warehouse_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
         finally:
             con.close()
         context.log.info(f"copied {len(copied)} Spark tables ({sum(copied.values()):,} rows) into the DuckDB build")
+    _check_what_the_build_read(settings, warehouse)
+
+
+def _check_what_the_build_read(settings, warehouse: WarehouseResource) -> None:
+    """The lake files the build read for the days it rebuilt, against their recorded sha256: a file
+    changed behind the record (same size and rows, other bytes) fails the run before any report or
+    publish. The build's record of what the incremental marts reflect is dropped then (DuckDB), so
+    the next build reads and checks every day again until the lake is mended (`reingest`)."""
+    con = warehouse.connect()
+    try:
+        breaks = rebuilt_input_breaks(con, settings.lake_dir)
+        if breaks and settings.engine == "duckdb":
+            con.execute("drop table if exists ops.dbt_builds")
+    finally:
+        con.close()
+    if breaks:
+        raise dg.Failure(
+            f"{len(breaks)} lake file(s) the build read do not match the ingestion record, first: "
+            + "; ".join(f"{b['file']}: {b['problem']}" for b in breaks[:5])
+            + ". Nothing is reported or published; to recover, `python -m pipelines reingest "
+            + " ".join(sorted({b["batch_id"] for b in breaks})) + "` (docs/reliability.md)",
+            metadata={"breaks": dg.MetadataValue.json(breaks[:100])})

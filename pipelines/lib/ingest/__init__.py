@@ -13,7 +13,7 @@
   run.py         the entry point: ingest_all
 """
 
-from pipelines.lib.ingest.control import backfill_lake_files, control_total_breaks, lake_breaks
+from pipelines.lib.ingest.control import backfill_lake_files, control_total_breaks, lake_breaks, rebuilt_input_breaks
 from pipelines.lib.ingest.failures import REJECTION_REASONS, BatchRejected, MachineFault
 from pipelines.lib.ingest.prepare import prepare_batch
 from pipelines.lib.ingest.quarantine import release_quarantine
@@ -23,5 +23,6 @@ from pipelines.lib.ingest.run import RunSummary, ingest_all, ingest_batch
 __all__ = [
     "OPS_TABLES", "REJECTION_REASONS", "BatchRejected", "MachineFault", "RunSummary", "backfill_lake_files",
     "control_total_breaks", "ensure_schema", "ingest_all", "ingest_batch", "lake_breaks", "prepare_batch",
+    "rebuilt_input_breaks",
     "release_quarantine",
 ]

@@ -6,6 +6,7 @@ in ops.ingested_batches. Nothing here touches the warehouse or reads a data file
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -109,7 +110,7 @@ def batch_time(batch_id: str) -> datetime:
 
 
 def _parse_time(text: object) -> datetime:
-    if not isinstance(text, str) or not re.search(r"(Z|[+-]\d{2}:?\d{2})\Z", text):
+    if not isinstance(text, str) or not text.isascii() or not re.search(r"(Z|[+-][0-9]{2}:?[0-9]{2})\Z", text):
         raise BatchRejected("manifest_invalid", f"exported_at {text!r} is not an ISO 8601 timestamp with a zone")
     try:
         return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
@@ -177,6 +178,10 @@ def read_manifest(batch_dir: Path, now: datetime | None = None) -> Batch:
             raise BatchRejected("manifest_invalid", f"table {table!r} is listed twice")
         if not is_safe_path(path):
             raise BatchRejected("unsafe_path", f"unsafe path {path!r} for table {table}")
+        if not _holdable_name(path):
+            # v1.2: a name no file system here can hold names no file the batch can have
+            raise BatchRejected("missing_file", f"listed file {_shown(path)} cannot exist: a file name is at most "
+                                f"{MAX_NAME_BYTES} bytes of valid text")
         if path in seen_paths or path == "manifest.json":
             raise BatchRejected("manifest_invalid", f"path {path!r} is listed twice or names the manifest")
         fmt, comp = entry.get("format"), entry.get("compression", "none")
@@ -195,6 +200,20 @@ def read_manifest(batch_dir: Path, now: datetime | None = None) -> Batch:
     return Batch(batch_id, batch_dir, digest, exported_at, tuple(files))
 
 
+MAX_NAME_BYTES = 255  # a file name's bytes on every Linux file system (NAME_MAX)
+
+
+def _shown(path: str) -> str:
+    return repr(path[:60]) + ("..." if len(path) > 60 else "")
+
+
+def _holdable_name(path: str) -> bool:
+    try:
+        return len(path.encode("utf-8")) <= MAX_NAME_BYTES
+    except UnicodeEncodeError:  # a lone surrogate from a JSON escape: no file is named so
+        return False
+
+
 def open_listed(batch: Batch, f: ManifestFile):
     """The listed file, opened for reading as a plain file inside the batch folder: a symlink or
     anything but a regular file is an unsafe path (v1.1), a missing one a missing file."""
@@ -204,8 +223,11 @@ def open_listed(batch: Batch, f: ManifestFile):
     except FileNotFoundError:
         raise BatchRejected("missing_file", f"listed file {f.path} is missing") from None
     except OSError as exc:
-        if exc.errno == 40:  # ELOOP: the last component is a symlink
+        if exc.errno == errno.ELOOP:  # the last component is a symlink
             raise BatchRejected("unsafe_path", f"listed file {f.path} is a symbolic link") from None
+        if exc.errno in (errno.ENAMETOOLONG, errno.EILSEQ):  # this file system cannot hold the name
+            raise BatchRejected("missing_file", f"listed file {_shown(f.path)} cannot exist here: {exc.strerror}") \
+                from None
         raise MachineFault(batch.batch_id, f.path, exc) from exc
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)

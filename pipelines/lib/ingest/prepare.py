@@ -133,8 +133,19 @@ def _canonical(table: Table) -> pl.Expr:
     parts = []
     for c in table.columns:
         e = parsed(c.name) if c.type == "json" else pl.col(c.name)
-        parts.append(e.cast(pl.String).fill_null("\u2400"))
-    return pl.concat_str(parts, separator="\u241f")
+        if c.type in TEXT_TYPES:
+            # v1.2, NULL is not a value: a text holding the NULL mark (or the separator) is escaped,
+            # so NULL and the text "\u2400" differ. A text without these marks hashes as it always did.
+            e = (e.str.replace_all(ESCAPE, ESCAPE * 2, literal=True).str.replace_all(NULL_MARK, ESCAPE + "0", literal=True)
+                 .str.replace_all(SEPARATOR, ESCAPE + "f", literal=True))
+        parts.append(e.cast(pl.String).fill_null(NULL_MARK))
+    return pl.concat_str(parts, separator=SEPARATOR)
+
+
+# The canonical text's marks (control pictures): NULL, the separator between values, the escape.
+NULL_MARK, SEPARATOR, ESCAPE = "\u2400", "\u241f", "\u241b"
+# the types whose values are text as delivered (the others' text is generated: digits, signs, T, Z)
+TEXT_TYPES = {"id", "string", "enum", "currency", "hex64", "ip", "json"}
 
 
 HASH_ROWS = 500_000  # rows whose canonical text is built and hashed at once (~180 bytes a usage event)

@@ -3,6 +3,7 @@ lake's quarantine Parquet), and their release once the reference they lacked has
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from datetime import UTC, datetime
@@ -22,6 +23,7 @@ from pipelines.lib.ingest.record import (
     _record_lake_files,
     _record_touched,
     _write_lake_rows,
+    next_load_seq,
 )
 
 log = logging.getLogger(__name__)
@@ -34,19 +36,52 @@ def _raw_records(frame: pl.DataFrame) -> pl.DataFrame:
         lambda r: json.dumps(r, ensure_ascii=False), return_dtype=pl.String).alias("raw_record"))
 
 
+def unparseable_record(raw_text: str) -> str:
+    """What quarantine keeps of a row that does not parse into the declared columns (v1.2): its byte
+    length and the sha256 of its bytes (UTF-8, as the file held them), never its text, which may
+    carry undeclared values (a ragged row's extra field, a JSONL line's repeated key)."""
+    raw = raw_text.encode()
+    return json.dumps({"raw_length_bytes": len(raw), "raw_sha256": hashlib.sha256(raw).hexdigest()},
+                      separators=(",", ":"))  # as DuckDB's json_object writes it (scrub_unparseable_text)
+
+
+def scrub_unparseable_text(con, settings: Settings) -> int:
+    """Once, for a warehouse from before v1.2: the raw text of unparseable rows already quarantined
+    becomes its byte length and sha256 (the same as unparseable_record), in ops.quarantine and in
+    the lake's quarantine files of those batches. Returns the rows scrubbed."""
+    where = "reason = 'unparseable' and json_exists(raw_record, '$.raw_text')"
+    touched = con.execute(f"select distinct batch_id, table_name from ops.quarantine where {where}").fetchall()
+    if not touched:
+        return 0
+    con.execute("begin transaction")
+    try:
+        n = len(con.execute(f"""update ops.quarantine set raw_record = json_object(
+                'raw_length_bytes', octet_length(encode(raw_record ->> '$.raw_text')),
+                'raw_sha256', sha256(raw_record ->> '$.raw_text'))::varchar
+            where {where} returning 1""").fetchall())
+        for batch_id, table_name in touched:
+            _write_quarantine_file(con, settings, batch_id, TABLES[table_name])
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    log.info("scrubbed the raw text of %d unparseable quarantined row(s) (v1.2)", n)
+    return n
+
+
 def _quarantine(con, batch: Batch, table: Table, f, read: FileRead, failing: pl.DataFrame, now) -> None:
     """Quarantine the failing and unparseable rows of `read` (a file, or a chunk of one), with
-    their raw records."""
+    their raw records (an unparseable row's as unparseable_record)."""
     unparseable = pl.DataFrame(
         {ROW: [r for r, _ in read.unparseable], "reason": "unparseable",
-         "raw_record": [json.dumps({"raw_text": t}, ensure_ascii=False) for _, t in read.unparseable]},
+         "raw_record": [unparseable_record(t) for _, t in read.unparseable]},
         schema={ROW: pl.Int64, "reason": pl.String, "raw_record": pl.String})
     records = _raw_records(read.frame.join(failing, on=ROW, how="semi"))
     quarantine = pl.concat([failing.join(records, on=ROW, how="left"), unparseable]).sort(ROW)
     con.register("quarantine_rows", quarantine)
     con.execute(
-        """insert into ops.quarantine select ?, ?, ?, _row_number, reason, raw_record, ?, null
-           from quarantine_rows""", [batch.batch_id, table.name, f.path, now])
+        """insert into ops.quarantine (batch_id, table_name, path, row_number, reason, raw_record, quarantined_at)
+           select ?, ?, ?, _row_number, reason, raw_record, ? from quarantine_rows""", [batch.batch_id, table.name, f.path, now])
     con.unregister("quarantine_rows")
 
 
@@ -65,7 +100,7 @@ def _write_quarantine_file(con, settings: Settings, batch_id: str, table: Table)
 
 
 def _merge_into_lake(con, settings: Settings, batch_id: str, table: Table, released: pl.DataFrame,
-                     now) -> tuple[list[lake.LakeFile], list[str]]:
+                     seq: int) -> tuple[list[lake.LakeFile], list[str]]:
     """Rows released from quarantine join their batch's lake files: the recorded files of the batch
     are merged with them and written whole, in row order, under new names; the old files leave the
     record in the same transaction. Returns (the files written, the old paths to remove once
@@ -78,7 +113,7 @@ def _merge_into_lake(con, settings: Settings, batch_id: str, table: Table, relea
     if old:
         kept = pl.read_parquet([str(settings.lake_dir / p) for p in old], glob=False)
         rows = pl.concat([kept.filter(~pl.col(ROW).is_in(rows[ROW].implode())).select(rows.columns), rows])
-    files = _write_lake_rows(settings, batch_id, table, rows.sort(ROW), generation=f"{now:%Y%m%dT%H%M%S%f}")
+    files = _write_lake_rows(settings, batch_id, table, rows.sort(ROW), generation=f"release{seq:09d}")
     if old:
         con.execute("delete from ops.lake_files where list_contains(?, path)", [old])
     return files, old
@@ -105,6 +140,7 @@ def release_quarantine(con, settings: Settings) -> int:
                             ).with_columns(pl.Series(ROW, [n for n, _ in rows], dtype=pl.Int64))
         con.execute("begin transaction")
         try:
+            seq = next_load_seq(con)
             typed = _typed(table, text, con)  # few rows: the warehouse hashes them
             with _staged(con, typed):
                 _decide(con, table, batch_id)
@@ -112,11 +148,11 @@ def release_quarantine(con, settings: Settings) -> int:
                 loaded = con.sql("select _row_number from outcome where outcome = 'loaded'").pl()[ROW]
                 con.register("still_failing", still_failing)
                 n = con.execute(
-                    """update ops.quarantine q set released_at = $now
+                    """update ops.quarantine q set released_at = $now, released_seq = $seq
                        where batch_id = $b and table_name = $t and released_at is null
                          and row_number in (select _row_number from incoming)
                          and row_number not in (select _row_number from still_failing)
-                       returning 1""", {"now": now, "b": batch_id, "t": table_name}).fetchall()
+                       returning 1""", {"now": now, "seq": seq, "b": batch_id, "t": table_name}).fetchall()
             # A row still failing says why now (its reference may have arrived, of another project).
             con.execute(
                 """update ops.quarantine q set reason = f.reason from still_failing f
@@ -125,9 +161,9 @@ def release_quarantine(con, settings: Settings) -> int:
             con.unregister("still_failing")
             _count_outcomes(con, batch_id, table_name)
             files, replaced = _merge_into_lake(con, settings, batch_id, table,
-                                               typed.filter(pl.col(ROW).is_in(loaded.implode())), now)
+                                               typed.filter(pl.col(ROW).is_in(loaded.implode())), seq)
             _record_lake_files(con, files, now)
-            _record_touched(con, batch_id, table, files, now)
+            _record_touched(con, batch_id, table, files, now, seq)
             _write_quarantine_file(con, settings, batch_id, table)
             con.execute("commit")
         except BaseException:

@@ -10,15 +10,19 @@ they are quarantined with that type's reason rather than silently converted.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import gzip
 import io
 import json
+import os
 import re
+import tempfile
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
+import duckdb
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -82,9 +86,18 @@ def read_file_chunks(path: Path, f: ManifestFile, table: Table, compression: str
     if f.format == "csv":
         header = _csv_header(path, f, compression)
         _check_columns(f, table, header)
-        total, bad = _csv_count(path, header, table, compression)
+        copy, originals = None, {}
+        try:
+            total, bad = _csv_count(path, header, table, compression)
+        except duckdb.InvalidInputException as exc:
+            if not _is_lone_cr_error(exc):
+                raise
+            copy, originals = _without_lone_crs(path, compression, len(header))  # see _read_csv
+            path, compression = copy, "none"
+            total, bad = _csv_count(path, header, table, compression)
+            bad = [(n, originals.get(n, text)) for n, text in bad]
         read = ChunkedRead(total + len(bad), None, _extra(table, header))
-        read.chunks = _csv_chunks(path, header, table, compression, chunk_rows, bad)
+        read.chunks = _removing(copy, _csv_chunks(path, header, table, compression, chunk_rows, bad))
         return read
     if f.format == "jsonl":
         rows = sum(1 for _ in _jsonl_lines(path, compression))
@@ -111,6 +124,15 @@ def read_file_chunks(path: Path, f: ManifestFile, table: Table, compression: str
             yield _file_read(frame, range(start, start + arrow.num_rows), [], table)
             start += arrow.num_rows
     return ChunkedRead(parquet.metadata.num_rows, parquet_chunks(), _extra(table, delivered))
+
+
+def _removing(scratch: Path | None, chunks):
+    """The chunks, then `scratch` removed (when they are all read, or the reading stops)."""
+    try:
+        yield from chunks
+    finally:
+        if scratch is not None:
+            scratch.unlink(missing_ok=True)
 
 
 def _check_columns(f: ManifestFile, table: Table, delivered) -> None:
@@ -176,6 +198,25 @@ def _csv_select(path: Path, header: list[str], table: Table, compression: str) -
             parallel = true)"""
 
 
+# DuckDB expands these in a path it is given (a glob): `usage_events[1].csv` would read `usage_events1.csv`
+GLOB_CHARACTERS = set("[]*?{}")
+
+
+@contextlib.contextmanager
+def _exact_name(path: Path):
+    """A name DuckDB reads as exactly this file (v1.2: a listed name is never a pattern). A path with
+    a glob character is opened here and read through /dev/fd/N, which names the open file and holds
+    none; any other path as it is."""
+    if not GLOB_CHARACTERS & set(str(path)):
+        yield path
+        return
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    try:
+        yield Path(f"/dev/fd/{fd}")
+    finally:
+        os.close(fd)
+
+
 def _csv_connection():
     con = connect()
     # valid rows are numbered between the rejected ones: the result must come in file order
@@ -190,10 +231,65 @@ def _rejected_lines(con) -> list[tuple[int, str]]:
     return [(int(line) - 1, text) for line, text in rejects]
 
 
+# DuckDB's strict CSV parser stops on a lone CR (one not followed by LF) outside quotes, for the
+# whole file; RFC 4180 makes such a record malformed, so it is that row's `unparseable`, not the batch's.
+LONE_CR_ERROR = "state machine reached an invalid state"
+
+
+def _is_lone_cr_error(exc: Exception) -> bool:
+    return isinstance(exc, duckdb.InvalidInputException) and LONE_CR_ERROR in str(exc)
+
+
+def _without_lone_crs(path: Path, compression: str, fields: int) -> tuple[Path, dict[int, str]]:
+    """A scratch copy of a CSV file in which every record holding a lone CR outside quotes is
+    replaced by a line of `fields` + 1 fields (which DuckDB rejects as a row of too many
+    columns, under the same record number), and {data row number: the record's original text}.
+    Records are found by the parity of their quotes (RFC 4180: a record goes on while a quote is
+    open). Only for a file DuckDB refused for such a CR: the common path never reads this way."""
+    fd, name = tempfile.mkstemp(prefix=".lone-cr.", suffix=".csv.tmp")
+    originals: dict[int, str] = {}
+    raw = gzip.open(path, "rb") if compression == "gzip" else open(path, "rb")
+    with raw as src, os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
+        record, number = "", 0
+        for n, data in enumerate(src):
+            line = data.decode("utf-8")
+            if n == 0:
+                line = line.removeprefix("\ufeff")
+            record += line
+            if record.count('"') % 2:  # a quoted field goes on past this line's end
+                continue
+            body = record.removesuffix("\n").removesuffix("\r")
+            if number > 0 and any("\r" in part for part in body.split('"')[::2]):
+                originals[number] = body
+                out.write(",".join(["-"] * (fields + 1)) + "\n")
+            else:
+                out.write(record if record.endswith("\n") else record + "\n")
+            record, number = "", number + 1
+        if record:
+            out.write(record)
+    return Path(name), originals
+
+
 def _read_csv(path: Path, f: ManifestFile, table: Table, compression: str):
+    try:
+        return _read_csv_as_is(path, f, table, compression)
+    except duckdb.InvalidInputException as exc:
+        if not _is_lone_cr_error(exc):
+            raise
+    header = _csv_header(path, f, compression)
+    copy, originals = _without_lone_crs(path, compression, len(header))
+    try:
+        frame, numbers, bad, delivered = _read_csv_as_is(copy, f, table, "none")
+    finally:
+        copy.unlink(missing_ok=True)
+    return frame, numbers, [(n, originals.get(n, text)) for n, text in bad], delivered
+
+
+def _read_csv_as_is(path: Path, f: ManifestFile, table: Table, compression: str):
     header = _csv_header(path, f, compression)
     con = _csv_connection()
-    frame = con.sql(_csv_select(path, header, table, compression)).pl()
+    with _exact_name(path) as exact:
+        frame = con.sql(_csv_select(exact, header, table, compression)).pl()
     bad = _rejected_lines(con)
     con.close()
     return frame, _valid_numbers(frame.height, bad, 1), bad, header
@@ -213,7 +309,8 @@ def _valid_numbers(count: int, bad: list[tuple[int, str]], first: int) -> list[i
 def _csv_count(path: Path, header: list[str], table: Table, compression: str) -> tuple[int, list[tuple[int, str]]]:
     """(valid rows, rejected lines) of a CSV file, from one parse that keeps no row."""
     con = _csv_connection()
-    valid = con.execute(f"select count(*) from ({_csv_select(path, header, table, compression)})").fetchall()[0][0]
+    with _exact_name(path) as exact:
+        valid = con.execute(f"select count(*) from ({_csv_select(exact, header, table, compression)})").fetchall()[0][0]
     bad = _rejected_lines(con)
     con.close()
     return valid, bad
@@ -223,9 +320,11 @@ def _csv_chunks(path: Path, header: list[str], table: Table, compression: str, c
                 bad: list[tuple[int, str]]):
     """FileReads of `chunk_rows` valid rows, numbered around the rejected lines (`bad`, from a
     first parse); each rejected line goes with the chunk it falls in (the last one after them)."""
+    stack = contextlib.ExitStack()  # the file's exact name, held open while the chunks are read
     con = _csv_connection()
     try:
-        reader = con.sql(_csv_select(path, header, table, compression)).to_arrow_reader(chunk_rows)
+        exact = stack.enter_context(_exact_name(path))
+        reader = con.sql(_csv_select(exact, header, table, compression)).to_arrow_reader(chunk_rows)
         pending, first = list(bad), 1
         for batch in reader:
             frame = pl.from_arrow(pa.Table.from_batches([batch]))
@@ -239,6 +338,7 @@ def _csv_chunks(path: Path, header: list[str], table: Table, compression: str, c
             yield _file_read(_empty_text(table), [], pending, table)
     finally:
         con.close()
+        stack.close()
 
 
 def _json_text(value, col_type: str | None) -> str | None:
@@ -312,8 +412,25 @@ def _jsonl_chunks(path: Path, table: Table, compression: str, chunk_rows: int):
         yield pl.DataFrame(records, schema=schema, orient="row"), numbers, bad, list(delivered)
 
 
+def _as_written(col: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A Parquet column as any writer may write it (v1.2), in the plain Arrow type of its values:
+    dictionary-encoded values decoded (pandas `category`), view strings as strings, a timestamp of
+    any zone as the same instants in UTC (Arrow keeps zoned instants in UTC; polars takes no fixed
+    offset such as +05:30)."""
+    t = col.type
+    if pa.types.is_dictionary(t):
+        col = col.cast(t.value_type)
+        t = col.type
+    if pa.types.is_string_view(t):
+        col = col.cast(pa.large_string())
+    elif pa.types.is_timestamp(t) and t.tz is not None and t.tz not in ("UTC", "+00:00", "Z"):
+        col = col.cast(pa.timestamp(t.unit, tz="UTC"))
+    return col
+
+
 def _arrow_to_text(col: pa.ChunkedArray, col_type: str | None) -> pl.Series:
     """A Parquet column in the contract's text forms."""
+    col = _as_written(col)
     t = col.type
     s = pl.from_arrow(col)
     if pa.types.is_string(t) or pa.types.is_large_string(t):
@@ -337,7 +454,15 @@ def _arrow_to_text(col: pa.ChunkedArray, col_type: str | None) -> pl.Series:
 
 
 def _plain_decimal(v: Decimal) -> str:
-    return format(v, "f")
+    """A DECIMAL of any scale in the text form: a scale past 9 (DECIMAL(38, 18)) keeps its digits
+    up to the last significant one, so a value that fits the contract passes and one with more than 9
+    significant fractional digits is bad_decimal (v1.2)."""
+    text = format(v, "f")
+    whole, point, fraction = text.partition(".")
+    if point and len(fraction) > 9:
+        fraction = fraction.rstrip("0")
+        return f"{whole}.{fraction}" if fraction else whole
+    return text
 
 
 def _open_parquet(path: Path, f: ManifestFile):

@@ -24,6 +24,7 @@ OPS_TABLES = {
     "touched_dates": "The UTC days each load touched, per table: what the incremental marts rebuild.",
     "batch_conflicts": "Re-deliveries of a loaded batch id with other contents: recorded, never loaded.",
     "lake_files": "One row per Parquet file of the lake: its rows, size and sha256. The build reads these files only.",
+    "load_sequence": "The last load sequence number handed out: the order of loads, which no clock decides.",
 }
 
 
@@ -56,6 +57,17 @@ alter table ops.ingested_batches add column if not exists delivery_stamp varchar
 -- loaded a batch from one made by a later run (pipelines/lib/replay.py)
 create table if not exists ops.ingest_runs (
     started_at timestamptz primary key, finished_at timestamptz not null, batches_loaded integer, rows_released integer);
+-- The load sequence: every transaction that changes what the build reads (a batch loaded, rows
+-- released) takes the next number, recorded with what it wrote. What the incremental marts rebuild
+-- and what a replay holds are decided by it, never by wall-clock times (a clock steps back, a
+-- cluster has many). ops.load_sequence keeps the last number handed out, so a forgotten batch's
+-- number is never handed out again.
+create table if not exists ops.load_sequence (last_seq bigint not null);
+alter table ops.ingested_batches add column if not exists load_seq bigint;
+alter table ops.touched_dates add column if not exists load_seq bigint;
+alter table ops.quarantine add column if not exists released_seq bigint;
+alter table ops.ingest_runs add column if not exists first_seq bigint;
+alter table ops.ingest_runs add column if not exists last_seq bigint;
 """
 
 
@@ -64,6 +76,7 @@ def ensure_schema(con) -> None:
     table's first lake file exists) holding a dimension's loaded rows; an event table's rows are
     in the lake only, and raw.<table>_keys holds their keys, content hashes and provenance."""
     con.execute(OPS_DDL)
+    _number_old_loads(con)
     for name, table in TABLES.items():
         cols = ", ".join(f"{c.name} {_duck_type(c)}" for c in table.columns)
         con.execute(
@@ -82,6 +95,38 @@ def ensure_schema(con) -> None:
             con.execute("commit")
 
 
+def _number_old_loads(con) -> None:
+    """Once, for a warehouse from before the load sequence: its loads numbered in the order their
+    times give (the best record there is of them), in one transaction. The incremental marts'
+    record of what they reflect (ops.dbt_builds) was kept in times: dbt drops it, and the first
+    build after the upgrade rebuilds every day (macros/engine/incremental.sql)."""
+    if first(con.execute("select count(*) from ops.load_sequence"))[0]:
+        return
+    con.execute("begin transaction")
+    con.execute("""
+        create temp table _old_loads as
+        select instant, cast(row_number() over (order by instant) as bigint) as seq from (
+            select loaded_at as instant from ops.ingested_batches where status = 'loaded' and loaded_at is not null
+            union select recorded_at from ops.touched_dates where recorded_at is not null
+            union select released_at from ops.quarantine where released_at is not null)""")
+    con.execute("""update ops.ingested_batches b set load_seq = o.seq from _old_loads o
+                   where b.status = 'loaded' and o.instant = b.loaded_at""")
+    con.execute("update ops.touched_dates t set load_seq = o.seq from _old_loads o where o.instant = t.recorded_at")
+    con.execute("update ops.quarantine q set released_seq = o.seq from _old_loads o where o.instant = q.released_at")
+    con.execute("""update ops.ingest_runs r set
+                     first_seq = (select min(seq) from _old_loads where instant between r.started_at and r.finished_at),
+                     last_seq = (select max(seq) from _old_loads where instant between r.started_at and r.finished_at)""")
+    con.execute("insert into ops.load_sequence select coalesce(max(seq), 0) from _old_loads")
+    con.execute("drop table _old_loads")
+    con.execute("commit")
+
+
+def next_load_seq(con) -> int:
+    """The next number of the load sequence, taken inside the caller's transaction (a load that
+    rolls back hands it out again; one that commits never)."""
+    return first(con.execute("update ops.load_sequence set last_seq = last_seq + 1 returning last_seq"))[0]
+
+
 def _loaded_table(table: Table) -> str:
     """What the warehouse keeps of the rows it loaded: a dimension's whole rows (the reference
     checks read them); an event's key, content hash and provenance (the duplicate checks and the
@@ -95,14 +140,16 @@ def _duck_type(c) -> str:
             "bool": "boolean"}.get(c.type, "varchar")
 
 
-def _record_batch(con, batch_id, digest, exported_at, status, reason, files, now=None, stamp=None) -> None:
+def _record_batch(con, batch_id, digest, exported_at, status, reason, files, now=None, stamp=None,
+                  seq: int | None = None) -> None:
     """`stamp`: a rejected batch's folder as it was read (manifest.delivery_stamp), when reading
-    it again unchanged would reject it again (not for a verdict of the clock)."""
+    it again unchanged would reject it again (not for a verdict of the clock). `seq`: a loaded
+    batch's number in the load sequence (next_load_seq)."""
     con.execute(
         """insert or replace into ops.ingested_batches
-           (batch_id, exported_at, loaded_at, status, reason, manifest_sha256, file_count, delivery_stamp)
-           values (?, ?, ?, ?, ?, ?, ?, ?)""",
-        [batch_id, exported_at, now or datetime.now(UTC), status, reason, digest, files, stamp])
+           (batch_id, exported_at, loaded_at, status, reason, manifest_sha256, file_count, delivery_stamp, load_seq)
+           values (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+        [batch_id, exported_at, now or datetime.now(UTC), status, reason, digest, files, stamp, seq])
 
 
 def _record_conflict(con, batch_id: str, digest: str) -> None:
@@ -175,10 +222,12 @@ def _record_lake_files(con, files: list[lake.LakeFile], now) -> None:
                         [[f.path, f.table, f.batch_id, f.day, f.rows, f.size, f.sha256, now] for f in files])
 
 
-def _record_touched(con, batch_id: str, table: Table, files: list[lake.LakeFile], now) -> None:
+def _record_touched(con, batch_id: str, table: Table, files: list[lake.LakeFile], now, seq: int) -> None:
+    """The days a load (or release) wrote, with its number in the load sequence: what the
+    incremental marts rebuild is decided by that number, `now` is for people."""
     days = sorted({f.day for f in files if f.day is not None})
+    insert = "insert into ops.touched_dates (batch_id, table_name, day, recorded_at, load_seq) values (?, ?, ?, ?, ?)"
     if table.kind == "dimension":
-        con.execute("insert into ops.touched_dates values (?, ?, null, ?)", [batch_id, table.name, now])
+        con.execute(insert, [batch_id, table.name, None, now, seq])
     elif days:
-        con.executemany("insert into ops.touched_dates values (?, ?, ?, ?)",
-                        [[batch_id, table.name, d, now] for d in days])
+        con.executemany(insert, [[batch_id, table.name, d, now, seq] for d in days])

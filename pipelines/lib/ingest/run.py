@@ -19,14 +19,20 @@ import polars as pl
 
 from models import LOAD_ORDER, TABLES, Table
 from pipelines.lib.config import Settings
-from pipelines.lib.duck import connect
+from pipelines.lib.duck import connect, first
 from pipelines.lib.faults import kill_point
 from pipelines.lib.ingest.control import backfill_lake_files
 from pipelines.lib.ingest.decide import _decide, _staged
 from pipelines.lib.ingest.failures import BatchRejected, MachineFault, is_machine_fault
 from pipelines.lib.ingest.manifest import Batch, discover, manifest_hash, read_manifest
 from pipelines.lib.ingest.prepare import PreparedBatch, PreparedFile, check_and_type, close_reads, prepare_batch
-from pipelines.lib.ingest.quarantine import _quarantine, _record_file, _write_quarantine_file, release_quarantine
+from pipelines.lib.ingest.quarantine import (
+    _quarantine,
+    _record_file,
+    _write_quarantine_file,
+    release_quarantine,
+    scrub_unparseable_text,
+)
 from pipelines.lib.ingest.read import ROW, ChunkedRead
 from pipelines.lib.ingest.record import (
     _record,
@@ -36,9 +42,18 @@ from pipelines.lib.ingest.record import (
     _record_touched,
     _write_lake_rows,
     ensure_schema,
+    next_load_seq,
 )
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Load:
+    """One load's stamps: `at` when it happened, for people; `seq` its number in the load sequence,
+    for deciding what changed (record.next_load_seq)."""
+    at: datetime
+    seq: int
 
 
 @dataclass
@@ -65,7 +80,9 @@ def ingest_all(con, settings: Settings, progress: Callable[[int, int, str], None
     cores work at once, and at most one batch is held ahead."""
     ensure_schema(con)
     backfill_lake_files(con, settings.lake_dir)  # once, for a warehouse from before ops.lake_files
+    scrub_unparseable_text(con, settings)  # once, for a quarantine from before v1.2
     started = datetime.now(UTC)
+    first_seq = first(con.execute("select last_seq + 1 from ops.load_sequence"))[0]
     summary = RunSummary()
     plan = _plan(con, settings)
     loads = [(d, digest) for d, digest, action in plan if action == "load"]
@@ -109,8 +126,11 @@ def ingest_all(con, settings: Settings, progress: Callable[[int, int, str], None
     if settings.retry_quarantine:
         summary.released = release_quarantine(con, settings)
     if summary.loaded or summary.released:
-        con.execute("insert into ops.ingest_runs values (?, ?, ?, ?)",
-                    [started, datetime.now(UTC), len(summary.loaded), summary.released])
+        # the run's loads are the numbers it took; its times are for people
+        con.execute("""insert into ops.ingest_runs (started_at, finished_at, batches_loaded, rows_released,
+                                                    first_seq, last_seq)
+                       select ?, ?, ?, ?, ?, last_seq from ops.load_sequence""",
+                    [started, datetime.now(UTC), len(summary.loaded), summary.released, first_seq])
     return summary
 
 
@@ -154,20 +174,22 @@ def ingest_batch(con, settings: Settings, batch_dir: Path, prepared: PreparedBat
         log.warning("batch %s rejected: %s", batch_dir.name, prepared.rejected)
         return prepared.rejected
 
-    now = datetime.now(UTC)
+    now = datetime.now(UTC)  # for people; what changed when is the load sequence's number
     current = None
     con.execute("begin transaction")
     try:
+        load = Load(now, next_load_seq(con))
         for table_name in LOAD_ORDER:
             if table_name in prepared.files:
                 file = prepared.files[table_name]
                 current = file.file.path
                 if isinstance(file.read, ChunkedRead):
-                    load_chunked(con, settings, batch, TABLES[table_name], file.file, file.read, now)
+                    load_chunked(con, settings, batch, TABLES[table_name], file.file, file.read, load)
                 else:
-                    load_file(con, settings, batch, TABLES[table_name], file, now)
+                    load_file(con, settings, batch, TABLES[table_name], file, load)
         current = None
-        _record_batch(con, batch.batch_id, digest, batch.exported_at, "loaded", None, len(batch.files), now)
+        _record_batch(con, batch.batch_id, digest, batch.exported_at, "loaded", None, len(batch.files), now,
+                      seq=load.seq)
         con.execute("commit")
     except BatchRejected as exc:  # found reading a chunked file while it loads: nothing of the batch stays
         con.execute("rollback")
@@ -188,14 +210,14 @@ def ingest_batch(con, settings: Settings, batch_dir: Path, prepared: PreparedBat
     return None
 
 
-def load_file(con, settings: Settings, batch: Batch, table: Table, file: PreparedFile, now) -> None:
+def load_file(con, settings: Settings, batch: Batch, table: Table, file: PreparedFile, load: Load) -> None:
     """One file of a batch inside its transaction: decide each row, record the loaded ones and
     their lake files, quarantine the rest."""
-    files = _load_rows(con, settings, batch, table, file, now)
-    _finish_file(con, settings, batch, table, file.file, file.read.rows_in_file, file.read.extra_columns, files, now)
+    files = _load_rows(con, settings, batch, table, file, load)
+    _finish_file(con, settings, batch, table, file.file, file.read.rows_in_file, file.read.extra_columns, files, load)
 
 
-def load_chunked(con, settings: Settings, batch: Batch, table: Table, f, read: ChunkedRead, now) -> None:
+def load_chunked(con, settings: Settings, batch: Batch, table: Table, f, read: ChunkedRead, load: Load) -> None:
     """load_file for a file read chunk by chunk (Settings.ingest_chunk_rows): each chunk is checked,
     typed, decided (against what the earlier chunks loaded too) and recorded, with lake files of
     its own (`<batch>.partNNNNN.parquet` per day); only a chunk is ever in memory."""
@@ -205,7 +227,7 @@ def load_chunked(con, settings: Settings, batch: Batch, table: Table, f, read: C
         for k, chunk in enumerate(read.chunks):
             rows += chunk.rows_in_file
             checked = PreparedFile(f, chunk, *check_and_type(table, chunk, batch.exported_at, hasher))
-            files += _load_rows(con, settings, batch, table, checked, now, generation=f"part{k:05d}")
+            files += _load_rows(con, settings, batch, table, checked, load, generation=f"part{k:05d}")
     except BaseException:
         for written in files:  # never recorded: the batch's transaction rolls back
             (settings.lake_dir / written.path).unlink(missing_ok=True)
@@ -214,10 +236,10 @@ def load_chunked(con, settings: Settings, batch: Batch, table: Table, f, read: C
         hasher.close()
     if rows != read.rows_in_file:  # the chunks are the rows counted before loading: never a silent gap
         raise RuntimeError(f"{f.path}: {rows} rows read in chunks, {read.rows_in_file} counted before")
-    _finish_file(con, settings, batch, table, f, read.rows_in_file, read.extra_columns, files, now)
+    _finish_file(con, settings, batch, table, f, read.rows_in_file, read.extra_columns, files, load)
 
 
-def _load_rows(con, settings: Settings, batch: Batch, table: Table, file: PreparedFile, now,
+def _load_rows(con, settings: Settings, batch: Batch, table: Table, file: PreparedFile, load: Load,
                generation: str | None = None):
     """Decide the rows of a file (or a chunk of one), record and write the loaded ones to the lake,
     quarantine the rest; returns the lake files written."""
@@ -232,15 +254,15 @@ def _load_rows(con, settings: Settings, batch: Batch, table: Table, file: Prepar
             lake_files = writer.submit(_write_lake_rows, settings, batch.batch_id, table, loaded, generation)
             failing = pl.concat([value_failures, _record(con, table, batch.batch_id, f.path)])
             files = lake_files.result()
-    _quarantine(con, batch, table, f, read, failing, now)
-    _record_lake_files(con, files, now)
+    _quarantine(con, batch, table, f, read, failing, load.at)
+    _record_lake_files(con, files, load.at)
     return files
 
 
 def _finish_file(con, settings: Settings, batch: Batch, table: Table, f, rows_in_file: int,
-                 extra_columns: list[str], files, now) -> None:
+                 extra_columns: list[str], files, load: Load) -> None:
     _record_file(con, batch, table, f, rows_in_file, extra_columns)
-    _record_touched(con, batch.batch_id, table, files, now)
+    _record_touched(con, batch.batch_id, table, files, load.at, load.seq)
     _write_quarantine_file(con, settings, batch.batch_id, table)
     if table.name == "usage_events":
         kill_point("mid_file")  # the lake has this file's Parquet; the batch is not committed

@@ -35,7 +35,7 @@ def verify_file(batch: Batch, f: ManifestFile, settings: Settings, scratch: Path
 
     Returns the path to read the rows from and its compression. With `scratch` (a directory), a
     gzipped text file's bytes, inflated here to be checked anyway, are kept there uncompressed
-    (`.inflated.<batch>.<file>.<pid>.tmp`, the caller removes it): the reader then does not
+    (`.inflated.<batch>.<hash of the file name>.<pid>.tmp`, the caller removes it): the reader then does not
     inflate the stream a second time.
     OSErrors of this machine (disk full, permission denied) propagate as they are: the caller
     classifies them (failures.classify) as faults, never as the export's verdict."""
@@ -53,7 +53,8 @@ def verify_file(batch: Batch, f: ManifestFile, settings: Settings, scratch: Path
     gzipped = f.compression == "gzip"
     keep = scratch is not None and gzipped
     limit = inflation_limit(settings, compressed) if gzipped else None
-    inflated = scratch / f".inflated.{batch.batch_id}.{f.path}.{os.getpid()}.tmp" if keep else None
+    # named by a hash of the listed name: a legal 255-byte name plus our affixes would not fit (v1.2)
+    inflated = scratch / f".inflated.{batch.batch_id}.{_name_hash(f.path)}.{os.getpid()}.tmp" if keep else None
     if keep:
         # the trailer's ISIZE (the size modulo 2^32, the exporter's word only), capped at the limit
         _check_free_space(settings, scratch, min(int.from_bytes(tail, "little"), limit), f)
@@ -81,6 +82,10 @@ def verify_file(batch: Batch, f: ManifestFile, settings: Settings, scratch: Path
         _remove(inflated)
         raise
     return (inflated, "none") if keep else (path, f.compression)
+
+
+def _name_hash(name: str) -> str:
+    return hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 def _inflate_block(src, f: ManifestFile) -> bytes:

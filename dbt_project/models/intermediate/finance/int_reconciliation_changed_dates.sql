@@ -1,13 +1,14 @@
--- Every (charge_date, changed_at) pair: a day whose usage-vs-ledger reconciliation may have changed
--- when ingestion loaded something at changed_at. rpt_usage_ledger_reconciliation rebuilds exactly
--- the days changed since its last build (int_reconciliation_affected_dates). Sources of change:
+-- Every (charge_date, changed_seq) pair: a day whose usage-vs-ledger reconciliation may have changed
+-- when ingestion made the load numbered changed_seq (ops.load_sequence).
+-- rpt_usage_ledger_reconciliation rebuilds exactly the days changed since its last build
+-- (int_reconciliation_affected_dates). Sources of change:
 --   the day's effective or rated usage (int_usage_changed_dates);
 --   a ledger entry loaded (or released from quarantine), on its charge_date;
 --   a reversing entry loaded, on the charge_date of the entry it reverses.
 with usage_changes as (
     select
         usage_date as charge_date,
-        changed_at
+        changed_seq
     from {{ ref('int_usage_changed_dates') }}
 ),
 
@@ -16,7 +17,7 @@ touched as (
     select
         batch_id,
         day,
-        max(recorded_at) as changed_at
+        max(load_seq) as changed_seq
     from {{ source('ops', 'touched_dates') }}
     where table_name = 'ledger_entries'
     group by all
@@ -36,7 +37,7 @@ loaded as (
     select
         e.charge_date,
         e.reverses_entry_id,
-        t.changed_at
+        t.changed_seq
     from entries as e
     inner join touched as t on e.batch_id = t.batch_id and t.day = {{ utc_date('e.posted_at') }}
 ),
@@ -44,7 +45,7 @@ loaded as (
 reversed as (
     select
         o.charge_date,
-        r.changed_at
+        r.changed_seq
     from loaded as r
     inner join entries as o on r.reverses_entry_id = o.entry_id
 ),
@@ -52,13 +53,13 @@ reversed as (
 final as (
     select
         charge_date,
-        max(changed_at) as changed_at
+        max(changed_seq) as changed_seq
     from (
         select * from usage_changes
         union all
         select
             charge_date,
-            changed_at
+            changed_seq
         from loaded
         union all
         select * from reversed
