@@ -69,7 +69,7 @@ def test_one_parquet_and_csv_per_organization_and_month_covered_by_the_evidence(
 
     # the Parquet files hold the mart's rows and types (DECIMAL money), the CSVs the same values as text
     files = pl.concat([pl.read_parquet(directory / p) for p in sorted(listed) if p.endswith(".parquet")])
-    assert files.schema == mart.schema and files.schema["BilledCost"] == pl.Decimal(18, 2)
+    assert files.schema == mart.schema and files.schema["BilledCost"] == pl.Decimal(38, 2)
     assert files.sort(pl.all()).equals(mart.sort(pl.all()))
     for path in (p for p in listed if p.endswith(".csv")):
         text = pl.read_csv(directory / path, infer_schema=False)

@@ -234,7 +234,7 @@ def two_engines(tmp_path_factory):
         facts[f"largest_{name}"] = scalar(settings.published_db, "select quantity, rated_amount from "
                                           "marts.fct_usage_events where event_id = 'largest'")
         facts[f"caps_{name}"] = scalar(settings.published_db, 'select "BilledCost" from marts.rpt_focus_charges '
-                                       "where entry_id like 'cap_%' order by entry_id")
+                                       'where "x_LedgerEntryId" like \'cap_%\' order by "x_LedgerEntryId"')
     # DuckDB's marts rebuilt whole, against Spark's incremental ones
     env = dict(os.environ, ANALYTICS_DATA_DIR=str(duck.data_dir), ANALYTICS_ENGINE="duckdb", DO_NOT_TRACK="1")
     result = subprocess.run([str(Path(sys.executable).with_name("dbt")), "run", "--full-refresh",

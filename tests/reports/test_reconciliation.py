@@ -50,7 +50,7 @@ def test_every_status_and_the_precedence_between_them(finance):
 def test_rated_amount_is_cents_half_even_and_decimal(finance):
     assert query(finance, """select data_type from duckdb_columns() where table_name = 'rpt_usage_ledger_reconciliation'
                              and column_name in ('rated_amount', 'amount_diff', 'ledger_amount')""") == [
-        ("DECIMAL(18,2)",), ("DECIMAL(38,9)",), ("DECIMAL(38,9)",)]
+        ("DECIMAL(38,2)",), ("DECIMAL(38,9)",), ("DECIMAL(38,9)",)]
 
 
 def test_non_usage_entries_are_listed_apart_not_as_breaks(finance):
