@@ -267,9 +267,10 @@ SHEET_ROWS = 10_000
 def finance_report(con, settings: Settings) -> Written | None:
     """The finance reconciliation pack: workbook, CSVs and evidence manifest.
 
-    The reconciliation has a row per key and day, millions on a large platform: its CSVs are
-    written batch by batch, and only the biggest breaks (SHEET_ROWS) come into memory at once, for
-    the workbook."""
+    The reconciliation has a row per key and day, millions on a large platform: its CSVs (and the
+    ledger's other entries, which grow with history too) are written batch by batch, and only
+    SHEET_ROWS rows of each come into memory at once, for the workbook (the biggest breaks; the
+    first entries)."""
     batch_id, as_of = newest_batch(con)
     if batch_id is None:
         return None
@@ -282,7 +283,9 @@ def finance_report(con, settings: Settings) -> Written | None:
         f"{breaks} order by abs(amount_diff) desc nulls last, abs(rated_amount) desc nulls last, "
         f"charge_date, organization_id, project_id, usage_unit, model_id "
         f"limit {SHEET_ROWS}").pl()
-    non_usage = con.sql("select * from marts.rpt_ledger_non_usage_entries order by entry_id").pl()
+    non_usage_sql = "select * from marts.rpt_ledger_non_usage_entries order by entry_id"
+    # credits, refunds and adjustments grow with history: the sheet holds the first SHEET_ROWS, the CSV all
+    non_usage = con.sql(f"{non_usage_sql} limit {SHEET_ROWS}").pl()
     drift = con.sql("select * from marts.rpt_runtime_reconciliation order by all").pl()
     drift_breaks = drift.filter(pl.col("drift_class") != "in_sync")
 
@@ -298,7 +301,7 @@ def finance_report(con, settings: Settings) -> Written | None:
             *stream_csvs(con, f"{reconciliation} order by all", {
                 directory / "usage_ledger_reconciliation.csv": None,
                 directory / "usage_ledger_breaks.csv": pl.col("status") != "matched"}),
-            write_csv(non_usage, directory / "ledger_non_usage_entries.csv"),
+            *stream_csvs(con, non_usage_sql, {directory / "ledger_non_usage_entries.csv": None}),
             write_csv(drift, directory / "runtime_reconciliation.csv"),
         ]
 

@@ -1,0 +1,82 @@
+"""The FOCUS export streams (issue 32): a mart of many more rows than fit in the connection's
+memory limit is written per organization and billing period, one batch at a time, with every row
+and cent in its files."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+
+from pipelines.lib.config import PROJECT_ROOT, Settings
+from pipelines.lib.duck import connect
+
+ROWS = 2_000_000
+# The child's peak resident memory may not exceed this. Measured here: 410 MiB streaming (Python
+# with polars, pyarrow and DuckDB loaded, DuckDB's 96 MB limit, its sort's buffers, a batch);
+# 1,092 MiB for the writer that read the whole mart into Python before it streamed.
+PEAK_BYTES = 640 << 20
+EXPORT = ("import json, resource, sys; from pipelines.lib.config import Settings; from pipelines.lib.duck import connect; "
+          "from pipelines.lib.focus import focus_report; s = Settings.from_env(); c = connect(s.build_db, s); "
+          "w = focus_report(c, s); c.close(); "
+          "print(json.dumps({'directory': str(w.pack.directory), 'manifest': str(w.pack.manifest), 'facts': w.facts, "
+          "'peak': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))")
+
+
+def test_a_focus_export_larger_than_the_memory_limit_completes_with_every_row(tmp_path):
+    settings = Settings(exports_dir=tmp_path / "exports", data_dir=tmp_path / "data", duckdb_memory_limit="96MB",
+                        duckdb_threads=1)
+    settings.warehouse_dir.mkdir(parents=True, exist_ok=True)
+    con = connect(settings.build_db, settings)
+    try:
+        con.execute("create schema ops; create schema marts")
+        con.execute("""create table ops.ingested_batches as select '20261201T000500Z-000001' as batch_id,
+                       timestamptz '2026-12-01 00:05:00+00' as exported_at, 'loaded' as status, 'x' as manifest_sha256""")
+        # ~1.5M charges over 7 organizations and 3 periods, each row ~200 bytes of text: about
+        # 300 MB, three times the memory limit, unsorted (the export sorts it)
+        con.execute(f"""create table marts.rpt_focus_charges as
+            select 'org_' || (hash(i) % 7)::varchar as "BillingAccountId",
+                   timestamptz '2026-09-01 00:00:00+00' + to_months((hash(i * 3) % 3)::int) as "BillingPeriodStart",
+                   timestamptz '2026-09-01 00:00:00+00' + to_days((hash(i * 5) % 28)::int) as "ChargePeriodStart",
+                   'Usage' as "ChargeCategory",
+                   ((hash(i * 7) % 100000)::decimal(38, 2) / 100)::decimal(38, 2) as "BilledCost",
+                   'resource-' || i::varchar || '-' || repeat('x', 120) as "ResourceId",
+                   i as n
+            from range({ROWS}) t(i)""")
+        expected = {k: (n, total) for k, n, total in con.execute(
+            'select "BillingAccountId" || \'/\' || strftime("BillingPeriodStart", \'%Y-%m\'), count(*), '
+            'sum("BilledCost") from marts.rpt_focus_charges group by 1').fetchall()}
+    finally:
+        con.close()
+    env = dict(os.environ, ANALYTICS_DATA_DIR=str(settings.data_dir), ANALYTICS_EXPORTS_DIR=str(settings.exports_dir),
+               ANALYTICS_DUCKDB_MEMORY_LIMIT="96MB", ANALYTICS_DUCKDB_THREADS="1", PYTHONPATH=str(PROJECT_ROOT))
+    child = subprocess.run([sys.executable, "-c", EXPORT], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
+                           timeout=900)
+    assert child.returncode == 0, child.stderr[-3000:]
+    written = json.loads(child.stdout[child.stdout.rindex('{"directory"'):])  # after DuckDB's progress bar
+    assert written["facts"]["rows"] == ROWS and written["facts"]["organizations"] == 7
+    assert written["peak"] < PEAK_BYTES, f"peak {written['peak'] >> 20} MiB"
+    directory = Path(written["directory"])
+    parquets = sorted(directory.rglob("*.parquet"))
+    assert len(parquets) == len(expected) == 21
+    got = {}
+    for p in parquets:
+        table = pq.read_table(p)
+        key = f"{p.parent.name}/{p.stem}"
+        got[key] = (table.num_rows, sum((v.as_py() for v in table.column("BilledCost")), Decimal(0)))
+        # sorted within the file, its rows all of its organization and period
+        assert set(table.column("BillingAccountId").to_pylist()) == {p.parent.name}
+    assert got == expected
+    # the CSV of a partition holds the same rows, its header once
+    first_csv = parquets[0].with_suffix(".csv")
+    [(n, total)] = duckdb.sql(f"select count(*), sum(\"BilledCost\"::decimal(38, 2)) from read_csv('{first_csv}', "
+                              "all_varchar = true)").fetchall()
+    assert (n, total) == got[f"{parquets[0].parent.name}/{parquets[0].stem}"]
+    evidence = json.loads(Path(written["manifest"]).read_text())
+    assert len(evidence["files"]) == 42
