@@ -20,13 +20,14 @@ PY := $(VENV)/bin/python
 MANIFEST := dbt_project/target/$(ANALYTICS_ENGINE)/manifest.json
 DBT_SOURCES := $(shell find dbt_project -path dbt_project/target -prune -o -type f \( -name '*.sql' -o -name '*.yml' \) -print)
 
-.PHONY: run test lint browser java faketime dev bench sample clean help
+.PHONY: run test lint browser java faketime dev bench bench-year sample clean help
 help:
 	@echo "make run     ingest the exports (default: data/sample/exports), build, publish data/warehouse/analytics.duckdb"
 	@echo "make dev     the Dagster UI and daemon on http://127.0.0.1:3000 (Ctrl-C stops them)"
 	@echo "make test    the test suite"
 	@echo "make lint    ruff (Python), SQLFluff (the dbt SQL), the dbt property files' keys"
 	@echo "make bench   speed and memory against a plain-DuckDB baseline (BENCH_EVENTS=1000000; ENGINE=spark adds Spark)"
+	@echo "make bench-year  a year of daily batches: one day and one hour at month 1 against month 12"
 	@echo "make sample  regenerate the committed sample exports"
 	@echo "make clean   remove what runs created in the data directory (ANALYTICS_DATA_DIR, default data/; keeps the sample)"
 
@@ -98,6 +99,12 @@ BENCH_EVENTS ?= 1000000
 ENGINE ?= duckdb
 bench: dbt_project/target/duckdb/manifest.json $(if $(filter spark,$(ENGINE)),dbt_project/target/spark/manifest.json java)
 	$(PY) -m tools.bench --events $(BENCH_EVENTS) --engine $(ENGINE)
+
+# The steady-state bench: a year of daily batches (BENCH_EVENTS_PER_DAY a day), one day and one
+# hour added at month 1 and at month 12; results go to data/bench/year/results.json.
+BENCH_EVENTS_PER_DAY ?= 5555
+bench-year: dbt_project/target/duckdb/manifest.json
+	$(PY) -m tools.bench --year --events-per-day $(BENCH_EVENTS_PER_DAY)
 
 sample: $(VENV)/.synced
 	rm -rf data/sample/exports

@@ -29,6 +29,12 @@ DAYS = """
     where usage_quantity is not null
     group by all
 """
+# A day's quantity and rated amount before and after, and their changes: the columns of a diff
+# and of a revision's changes.csv (pipelines/lib/periods.py), over `before` full join `after`
+BEFORE_AFTER = """coalesce(before.quantity, 0) as quantity_before, coalesce(after.quantity, 0) as quantity_after,
+    coalesce(after.quantity, 0) - coalesce(before.quantity, 0) as quantity_change,
+    before.rated_amount as rated_amount_before, after.rated_amount as rated_amount_after,
+    coalesce(after.rated_amount, 0) - coalesce(before.rated_amount, 0) as amount_change"""
 COMPARED = ("occurred_at", "organization_id", "project_id", "usage_unit", "model_id", "quantity")
 
 
@@ -85,10 +91,7 @@ def diff_states(before: Settings, after: Settings, from_id: str, to_id: str, out
                 from moved group by all
             )
             select organization_id, charge_date, usage_unit, currency,
-                   coalesce(before.quantity, 0) as quantity_before, coalesce(after.quantity, 0) as quantity_after,
-                   coalesce(after.quantity, 0) - coalesce(before.quantity, 0) as quantity_change,
-                   before.rated_amount as rated_amount_before, after.rated_amount as rated_amount_after,
-                   coalesce(after.rated_amount, 0) - coalesce(before.rated_amount, 0) as amount_change,
+                   {BEFORE_AFTER},
                    coalesce(why.events, 0) as events, why.batches, why.kinds
             from before full join after using (organization_id, charge_date, usage_unit, currency)
             left join why using (organization_id, charge_date, usage_unit)

@@ -57,6 +57,9 @@ class Settings:
     # file per chunk and day): memory follows the chunk, not the file.
     ingest_chunk_rows: int = 1_000_000
     engine: str = "duckdb"
+    # A billing period's report packs close this many whole days after its last day, counted from
+    # the newest loaded batch's time (warehouse-v1, Reports by billing period v1.2).
+    period_close_days: int = 5
 
     @classmethod
     def from_env(cls, data_dir: str | None = None) -> Settings:
@@ -79,6 +82,7 @@ class Settings:
             min_free_bytes=_size("ANALYTICS_MIN_FREE_BYTES", cls.min_free_bytes),
             ingest_chunk_rows=int(os.environ.get("ANALYTICS_INGEST_CHUNK_ROWS", cls.ingest_chunk_rows)),
             engine=_checked_for_engine(engine_from_env(), data_dir),
+            period_close_days=_whole_days("ANALYTICS_PERIOD_CLOSE_DAYS", cls.period_close_days),
         )
 
     # Everything generated lives under data_dir and is ignored by git.
@@ -163,3 +167,13 @@ def _size(name: str, default: int) -> int:
     if not number.isdigit() or unit not in _UNITS:
         raise ValueError(f"{name}={text!r} is not a size (a number of bytes, or e.g. 512MB, 64GiB)")
     return int(number) * _UNITS[unit]
+
+
+def _whole_days(name: str, default: int) -> int:
+    """A number of whole days from the environment: 0 or more, at most 366."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    if not (text.isascii() and text.isdigit()) or int(text) > 366:
+        raise ValueError(f"{name}={text!r} is not a number of whole days (0 to 366)")
+    return int(text)

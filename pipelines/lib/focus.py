@@ -1,9 +1,9 @@
-"""The FOCUS export: each organization's charges per billing period, as files its FinOps tools read.
+"""The FOCUS export: each organization's charges of one billing period, as files its FinOps tools read.
 
-reports/<newest batch_id>/focus/<organization_id>/<YYYY-MM>.parquet and .csv, one pair per
-organization and billing period (UTC month) of marts.rpt_focus_charges, and the pack's evidence
-manifest (focus_charges.evidence.json) with every file's sha256. A pack like the others
-(pipelines/lib/reports.py): never rewritten, other bytes for the same batch become a revision.
+reports/focus/<YYYY-MM>/<draft|rN>/<organization_id>.parquet and .csv, one pair per organization with
+charges in the period (BillingPeriodStart, a UTC month) of marts.rpt_focus_charges, and the pack's
+evidence manifest (focus_charges.evidence.json) with every file's sha256. A period pack like the
+finance one (pipelines/lib/periods.py): a draft while open, r1 once closed, a revision for a change.
 
 The Parquet file keeps the mart's types (DECIMAL money, UTC instants); the CSV writes decimals as
 exact text and instants as FOCUS writes them, ISO 8601 in UTC (2026-11-01T00:00:00Z).
@@ -20,22 +20,29 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines.lib.config import Settings
-from pipelines.lib.duck import first
-from pipelines.lib.reports import Written, newest_batch, spreadsheet_safe, write_pack
+from pipelines.lib.periods import Kind, period_bounds
+from pipelines.lib.reports import spreadsheet_safe
 
 FOCUS_VERSION = "1.2"
 MART = "marts.rpt_focus_charges"
 FOCUS_DATETIME = "%Y-%m-%dT%H:%M:%SZ"  # FOCUS's date/time format: ISO 8601 in UTC
 
 
+# A file name a pack holds besides the organizations' (a revision's changes.csv)
+RESERVED = {"changes"}
+
+
 def folder_name(organization_id: str) -> str:
-    """An organization id as one folder name. Ids are [A-Za-z0-9_.:-] (oltp-export-v1), so the only
-    names that would not be a plain folder are those beginning with dots ("..", ".hidden"): their
-    leading dots are written %2E, which no id holds, so two organizations never share a folder."""
+    """An organization id as the stem of its files' names. Ids are [A-Za-z0-9_.:-] (oltp-export-v1),
+    so the only stems that would not be a plain visible name are those beginning with dots ("..",
+    ".hidden"): their leading dots are written %2E, which no id holds, and an id equal to a name the
+    pack uses itself ("changes") has its first letter written %XX: two organizations, or an
+    organization and the pack, never share a file."""
     name = re.sub(r"^\.+", lambda m: "%2E" * len(m.group()), organization_id)
+    if name in RESERVED:
+        name = f"%{ord(name[0]):02X}{name[1:]}"
     if not name or "/" in name or "\0" in name:
-        raise ValueError(f"organization id {organization_id!r} cannot name a folder")
+        raise ValueError(f"organization id {organization_id!r} cannot name a file")
     return name
 
 
@@ -44,37 +51,50 @@ def folder_name(organization_id: str) -> str:
 BATCH_ROWS = 100_000
 
 
-def focus_report(con, settings: Settings, batch_rows: int = BATCH_ROWS) -> Written | None:
-    """The FOCUS pack as of the newest loaded batch; None when nothing is loaded yet.
+# Per period (BillingPeriodStart's month): its rows' count and hash sum
+FINGERPRINT = f"""
+    select strftime("BillingPeriodStart", '%Y-%m') as period, count(*) as row_count,
+           sum(hash(c)::hugeint) as content_hash
+    from {MART} c group by 1
+"""
 
-    One sorted scan of the mart, streamed: each batch of rows is split where its organization or
-    period changes and appended to that partition's Parquet file (a row group per piece) and CSV;
-    only a batch is ever in Python's memory, and DuckDB's sort spills past its memory limit, so the
-    export of any number of rows completes in bounded memory."""
-    batch_id, as_of = newest_batch(con)
-    if batch_id is None:
-        return None
+
+def write_focus_pack(con, period: str, directory: Path, batch_rows: int = BATCH_ROWS) -> list[Path]:
+    """The period's FOCUS files under `directory`: one sorted scan of its rows, streamed. Each batch
+    of rows is split where its organization changes and appended to that organization's Parquet file
+    (a row group per piece) and CSV; only a batch is ever in Python's memory, and DuckDB's sort
+    spills past its memory limit, so a period of any number of rows is written in bounded memory."""
+    start, _ = period_bounds(period)
     # every column in the sort: the same rows give the same bytes, whatever order the build left
     columns = [d[0] for d in con.execute(f"select * from {MART} limit 0").description]
-    first_keys = ["BillingAccountId", "BillingPeriodStart", "ChargePeriodStart", "ChargeCategory"]
+    first_keys = ["BillingAccountId", "ChargePeriodStart", "ChargeCategory"]
     order = ", ".join(f'"{c}"' for c in first_keys + [c for c in columns if c not in first_keys])
-    rows, organizations = first(con.execute(f'select count(*), count(distinct "BillingAccountId") from {MART}'))
+    return _write_partitions(con, f"select * from {MART} where \"BillingPeriodStart\" = "
+                                  f"timestamptz '{start} 00:00:00+00' order by {order}", directory, batch_rows)
 
-    def write(directory: Path) -> list[Path]:
-        return _write_partitions(con, f"select *, strftime(\"BillingPeriodStart\", '%Y-%m') as _period "
-                                      f"from {MART} order by {order}", directory, batch_rows)
 
-    pack = write_pack(con, settings, "focus_charges", "focus", batch_id, as_of, write)
-    return Written(pack, batch_id, {"rows": rows, "organizations": organizations, "files": len(pack.files)})
+# Per organization, day, usage unit and currency: the usage's quantity and cost, the ledger's cost
+TOTALS = f"""
+    select "BillingAccountId" as organization_id, cast("ChargePeriodStart" as date) as charge_date,
+           "x_UsageUnit" as usage_unit, "BillingCurrency" as currency,
+           sum("ConsumedQuantity") as quantity,
+           sum("BilledCost") filter (where "ChargeCategory" = 'Usage') as rated_amount,
+           sum("BilledCost") filter (where "ChargeCategory" <> 'Usage') as ledger_amount
+    from {MART}
+    where "BillingPeriodStart" >= cast($start as timestamptz) and "BillingPeriodStart" < cast($end as timestamptz)
+    group by all
+"""
+
+FOCUS = Kind("focus", "focus_charges", FINGERPRINT, write_focus_pack, TOTALS)
 
 
 class _Partition:
-    """One organization's period: its Parquet and CSV files, open while its rows stream in, each
+    """One organization's charges: its Parquet and CSV files, open while its rows stream in, each
     written to a temporary name and renamed into place when closed."""
 
-    def __init__(self, folder: Path, period: str, schema: pa.Schema):
+    def __init__(self, folder: Path, name: str, schema: pa.Schema):
         folder.mkdir(parents=True, exist_ok=True)
-        self.paths = [folder / f"{period}.parquet", folder / f"{period}.csv"]
+        self.paths = [folder / f"{name}.parquet", folder / f"{name}.csv"]
         self.tmps = [p.with_name(f".{p.name}.{os.getpid()}.tmp") for p in self.paths]
         self.parquet = pq.ParquetWriter(self.tmps[0], schema, compression="zstd", write_statistics=True)
         self.csv = self.tmps[1].open("wb")
@@ -95,28 +115,27 @@ class _Partition:
 
 
 def _write_partitions(con, sql: str, directory: Path, batch_rows: int) -> list[Path]:
-    """The query's rows (sorted by organization and period, `_period` last) into one Parquet and one
-    CSV file per organization and period under `directory`; returns the files."""
+    """The query's rows (sorted by organization) into one Parquet and one CSV file per organization
+    under `directory`; returns the files."""
     reader = con.sql(sql).to_arrow_reader(batch_rows)
-    schema = pa.schema([f for f in reader.schema if f.name != "_period"])
+    schema = reader.schema
     files: list[Path] = []
     current, key = None, None
     try:
         for batch in reader:
             table = pa.Table.from_batches([batch])
-            keys = pl.from_arrow(table.select(["BillingAccountId", "_period"]))
-            # where the organization or period changes inside the batch
-            starts = keys.with_row_index().filter(
-                pl.struct(keys.columns).ne_missing(pl.struct(keys.columns).shift(1)).fill_null(True))
+            keys = pl.from_arrow(table.select(["BillingAccountId"]))["BillingAccountId"]
+            # where the organization changes inside the batch
+            starts = keys.to_frame().with_row_index().filter(keys.ne_missing(keys.shift(1)).fill_null(True))
             bounds = [*starts["index"].to_list(), table.num_rows]
             for begin, end in itertools.pairwise(bounds):
-                piece_key = (keys["BillingAccountId"][begin], keys["_period"][begin])
-                if piece_key != key:
+                piece_key = keys[begin]
+                if piece_key != key or current is None:
                     if current is not None:
                         files += current.close()
                     key = piece_key
-                    current = _Partition(directory / folder_name(key[0]), key[1], schema)
-                current.append(table.slice(begin, end - begin).drop_columns(["_period"]))
+                    current = _Partition(directory, folder_name(key), schema)
+                current.append(table.slice(begin, end - begin))
         if current is not None:
             files += current.close()
             current = None

@@ -1,18 +1,37 @@
-"""The page ops reads: per component, charts of SLI and error budget over time (plotly), the current
-burn rates and alert; freshness, credential rotation and audit integrity on the same page. One
-self-contained HTML file (plotly.js inline: the page opens with no network)."""
+"""The page ops reads: per component, charts of SLI and error budget over the last CHART_DAYS days
+(plotly), the current burn rates and alert; freshness, credential rotation, audit integrity and the
+provider inventory against the platform's runtimes on the same page.
+
+reports/ops/current/ holds the page of the newest run (ops_status.html, runtime_reconciliation.csv,
+the evidence manifest), replaced by each run; reports/ops/<YYYY-MM-DD>/ keeps a copy per UTC day of
+the newest batch (the day's last run). The chart code is one file beside them,
+reports/ops/plotly-<version>.min.js, written once: each page loads it by a relative path, so it
+opens with no network and is not repeated in every copy."""
 
 from __future__ import annotations
 
+import os
+import shutil
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from html import escape
+from pathlib import Path
 
+import plotly
 import plotly.graph_objects as go
 import polars as pl
 from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
+from pipelines.lib.build_state import code_fingerprint
+from pipelines.lib.config import Settings
+from pipelines.lib.config_files import config_sha256
+from pipelines.lib.periods import content_sha256, ensure_record
 from pipelines.lib.render import html_table
-from pipelines.lib.reports import Written, atomic_write, newest_batch, write_pack
+from pipelines.lib.reports import atomic_write, newest_batch, replace_folder, sha256_file, write_csv, write_evidence
+
+CHART_DAYS = 90  # the charts' window: a page of a year of history is the size of a page of a month
+PLOTLY_JS = f"plotly-{plotly.__version__}.min.js"
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem; color: #1d2733; }
@@ -41,8 +60,11 @@ def component_figure(component: str, sli: pl.DataFrame, budget: pl.DataFrame) ->
 def render_ops_page(con) -> tuple[str, dict]:
     batch_id, as_of = newest_batch(con)
     status = con.sql("select * exclude (as_of) from marts.rpt_slo_status order by component, slo_name").pl()
-    sli = con.sql("select * from marts.fct_sli_daily order by all").pl()
-    budget = con.sql("select * from marts.fct_slo_budget_daily order by all").pl()
+    window = f"day > (select max(day) from marts.fct_sli_daily) - interval {CHART_DAYS} day"
+    sli = con.sql(f"select * from marts.fct_sli_daily where {window} order by all").pl()
+    budget = con.sql(f"select * from marts.fct_slo_budget_daily where {window} order by all").pl()
+    drift = con.sql("select * from marts.rpt_runtime_reconciliation where drift_class <> 'in_sync' "
+                    "order by all").pl()
     freshness = con.sql("select table_name, last_batch_id, newest_record_at, lag_seconds, max_lag_seconds, status "
                             "from marts.rpt_source_freshness order by table_name").pl()
     rotation = con.sql("select credential_id, purpose, kind, owner_component, age_days, days_to_expiry, "
@@ -64,7 +86,7 @@ def render_ops_page(con) -> tuple[str, dict]:
     verified = bool(chain["verified"][0]) if chain.height else True
     html = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Operations status as of {escape(str(as_of))}</title>
-<style>{STYLE}</style><script type="text/javascript">{get_plotlyjs()}</script></head>
+<style>{STYLE}</style><script type="text/javascript" src="../{PLOTLY_JS}"></script></head>
 <body>
 <h1>Operations and security status</h1>
 <p class="as-of">As of {escape(str(as_of))} (batch {escape(str(batch_id))}); SLO windows end at the feed's newest probe.</p>
@@ -77,17 +99,71 @@ def render_ops_page(con) -> tuple[str, dict]:
 <h2 id="audit">Audit trail integrity: {"verified" if verified else "NOT verified"}</h2>
 {html_table(chain, {"verified": {False}})}
 {html_table(broken) if broken.height else "<p>Every record's hash and link verify.</p>"}
+<h2 id="runtime">Provider inventory against runtimes: {drift.height} drift(s)</h2>
+{html_table(drift, {"drift_class": set(drift["drift_class"].to_list())}) if drift.height
+ else "<p>Every provider resource matches a runtime.</p>"}
 </body></html>
 """
     return html, {"components": status["component"].n_unique(),
-                  "slo_alerts": status.filter(pl.col("alert") != "none").height, "audit_verified": verified}
+                  "slo_alerts": status.filter(pl.col("alert") != "none").height, "audit_verified": verified,
+                  "runtime_drift": drift.height}
 
 
-def ops_report(con, settings) -> Written | None:
+@dataclass(frozen=True)
+class OpsPage:
+    batch_id: str
+    manifest: Path  # current/ops_status.evidence.json
+    current: Path  # reports/ops/current/
+    day: Path  # reports/ops/<YYYY-MM-DD>/
+    page: Path  # current/ops_status.html
+    facts: dict
+    written: bool = True  # False: the current page already held this content
+
+
+def ops_report(con, settings: Settings) -> OpsPage | None:
+    """The ops page of the newest batch in reports/ops/current/ and its day's folder; None when no
+    batch is loaded yet."""
     batch_id, as_of = newest_batch(con)
     if batch_id is None:
         return None
     html, facts = render_ops_page(con)
-    pack = write_pack(con, settings, "ops_status", "ops", batch_id, as_of, lambda directory: [
-        atomic_write(directory / "ops_status.html", lambda p: p.write_text(html, encoding="utf-8"))])
-    return Written(pack, batch_id, facts)
+    base = settings.reports_dir / "ops"
+    base.mkdir(parents=True, exist_ok=True)
+    script = base / PLOTLY_JS
+    if not script.is_file():
+        atomic_write(script, lambda p: p.write_text(get_plotlyjs(), encoding="utf-8"))
+    staging, copy = base / f".staging.{os.getpid()}.tmp", base / f".staging-day.{os.getpid()}.tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    try:
+        files = [atomic_write(staging / "ops_status.html", lambda p: p.write_text(html, encoding="utf-8")),
+                 write_csv(con.sql("select * from marts.rpt_runtime_reconciliation order by all").pl(),
+                           staging / "runtime_reconciliation.csv")]
+        manifest = write_evidence(con, staging, "ops_status", files, batch_id, as_of)
+        current = base / "current" / manifest.name
+        if current.is_file() and content_sha256(current) == content_sha256(manifest):
+            shutil.rmtree(staging)  # the page of the same batch and marts: nothing to write
+            return OpsPage(batch_id, current, current.parent, base / as_of.astimezone(UTC).date().isoformat(),
+                           current.parent / "ops_status.html", facts, written=False)
+        shutil.rmtree(copy, ignore_errors=True)
+        shutil.copytree(staging, copy)
+        day = base / as_of.astimezone(UTC).date().isoformat()
+        replace_folder(copy, day)
+        replace_folder(staging, base / "current")
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(copy, ignore_errors=True)
+        raise
+    ensure_record(con)
+    manifest = day / "ops_status.evidence.json"
+    con.execute(
+        "insert into ops.report_manifests by name select 'ops_status' as report, 'ops' as kind, ? as period, "
+        "'day' as pack, ? as batch_id, ? as directory, ? as manifest_path, ? as evidence_sha256, "
+        "2 as file_count, ? as written_at, ? as code_fingerprint, ? as config_sha256, "
+        "nextval('ops.report_pack_seq') as pack_seq, ? as content_sha256",
+        [day.name, batch_id, str(day.relative_to(settings.data_dir)), str(manifest.relative_to(settings.data_dir)),
+         sha256_file(manifest), datetime.now(UTC), code_fingerprint(settings, engine=False), config_sha256(),
+         content_sha256(manifest)])
+    current = base / "current"
+    return OpsPage(batch_id, current / "ops_status.evidence.json", current, day, current / "ops_status.html", facts)
+

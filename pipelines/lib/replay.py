@@ -13,10 +13,12 @@ quarantined and by which load released, which files hold what. The state as of b
 - the configuration in force now (pipelines/config) and the code of this checkout.
 From it the replay runs what the main job runs after ingestion (the operations configuration, dbt
 build, the report packs, the publish copy) with DIR as its data directory: DIR/warehouse/
-analytics.duckdb, DIR/reports/<batch>/<kind>/. The source's lake, warehouse and reports are only read.
+analytics.duckdb, DIR/reports/<kind>/<YYYY-MM>/… (every period once, open or closed as the run
+of that load saw it). The source's lake, warehouse and reports are only read.
 
-Each pack is compared with the source's pack of the same batch and kind as first written (revision
-1): the same evidence hash, or the reasons they differ.
+Each period pack is compared with the source's pack of the same kind and period that was current
+then (the latest the record shows written by a run whose newest batch had loaded by then): the same
+files (sha256), or the reasons they differ.
 """
 
 from __future__ import annotations
@@ -37,30 +39,12 @@ from pipelines.lib import lake
 from pipelines.lib.build_state import code_fingerprint
 from pipelines.lib.config import PROJECT_ROOT, Settings
 from pipelines.lib.duck import connect, first
-from pipelines.lib.engine_sources import source_file
 from pipelines.lib.ingest.manifest import BATCH_ID_RE
 from pipelines.lib.publish import writer_lock
+from pipelines.lib.replay_record import RUNS, PackCheck, ReplayError, compare_pack, record_views
 
-RECORD = ("ingested_batches", "ingested_files", "quarantine", "duplicate_rows", "touched_dates", "lake_files")
-RUNS = "ingest_runs"  # not in a lake from before it was recorded: releases then count up to the batch's load
 MARKER = "replay.json"
 DBT_DIR = PROJECT_ROOT / "dbt_project"
-
-
-class ReplayError(Exception):
-    """The replay cannot be made (an unknown batch, a damaged lake, an unsafe output folder)."""
-
-
-@dataclass
-class PackCheck:
-    report: str
-    kind: str
-    batch_id: str
-    directory: str  # the replay's pack
-    on_disk: str | None  # the source's first revision, if there is one
-    identical: bool | None  # None: no pack on disk for this batch
-    same_as_revision: int | None = None
-    reasons: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -79,27 +63,6 @@ class Replay:
     def settings(self, source: Settings) -> Settings:
         """The replay's folder as a data directory, with the source's limits (memory, threads)."""
         return replace(source, exports_dir=Path(self.data_dir) / "exports", data_dir=Path(self.data_dir))
-
-
-def _q(text: str) -> str:
-    return text.replace("'", "''")
-
-
-def _record_views(con, source: Settings) -> None:
-    for table in RECORD:
-        path = source_file(source, "ops", table)
-        if not path.is_file():
-            raise ReplayError(f"{source.lake_dir} holds no ingestion record ({path.relative_to(source.data_dir)}): "
-                              "a run writes it; run the pipeline first")
-        con.execute(f"create or replace temp view src_{table} as select * from read_parquet('{_q(str(path))}')")
-    if "load_seq" not in {c for (c,) in con.execute("select column_name from (describe src_ingested_batches)").fetchall()}:
-        raise ReplayError(f"{source.lake_dir}'s ingestion record is from before the load sequence: a run "
-                          "(`make run`) brings it up to date")
-    runs = source_file(source, "ops", RUNS)
-    con.execute(f"create or replace temp view src_{RUNS} as " + (
-        f"select * from read_parquet('{_q(str(runs))}')" if runs.is_file() else
-        "select null::timestamptz as started_at, null::timestamptz as finished_at, null::bigint as first_seq, "
-        "null::bigint as last_seq where false"))
 
 
 def state_as_of(con, batch_id: str) -> tuple[int, int, list[str], datetime]:
@@ -250,24 +213,25 @@ def _dbt_build(target: Settings) -> None:
 
 def build_as_of(source: Settings, batch_id: str, out: Path, reports: bool = True) -> Replay:
     """The warehouse (and, with `reports`, the packs) as of `batch_id` in `out`; see the module."""
-    from pipelines.lib.focus import focus_report
+    from pipelines.lib.finance import FINANCE
+    from pipelines.lib.focus import FOCUS
     from pipelines.lib.ingest import ensure_schema
     from pipelines.lib.ops_config import write_config_tables
     from pipelines.lib.ops_report import ops_report
+    from pipelines.lib.periods import write_periods
     from pipelines.lib.publish import publish
-    from pipelines.lib.reports import finance_report
 
     _checked_batch_id(batch_id)
     out = _checked_out_dir(Path(out), source)
     con = connect(settings=source)
     try:  # an unknown batch is refused before the folder is touched
-        _record_views(con, source)
+        record_views(con, source)
         state_as_of(con, batch_id)
     finally:
         con.close()
     shutil.rmtree(out, ignore_errors=True)
     target = Settings(exports_dir=out / "exports", data_dir=out, duckdb_memory_limit=source.duckdb_memory_limit,
-                      duckdb_threads=source.duckdb_threads)
+                      duckdb_threads=source.duckdb_threads, period_close_days=source.period_close_days)
     target.exports_dir.mkdir(parents=True)
     # marked from the start: a replay that fails half-way may be made again into the same folder
     (out / MARKER).write_text(json.dumps({"as_of": batch_id, "complete": False}) + "\n")
@@ -275,7 +239,7 @@ def build_as_of(source: Settings, batch_id: str, out: Path, reports: bool = True
     try:
         ensure_schema(con)
         with writer_lock(source, wait_seconds=600, note_holder=False):  # no run rewrites the lake meanwhile
-            _record_views(con, source)
+            record_views(con, source)
             cutoff, release_cutoff, batches, loaded_at = state_as_of(con, batch_id)
             con.execute("begin transaction")
             _copy_ops_record(con, cutoff, release_cutoff)
@@ -290,14 +254,15 @@ def build_as_of(source: Settings, batch_id: str, out: Path, reports: bool = True
     if reports:
         con = connect(target.build_db, target)
         try:
-            packs = [(name, kind, write(con, target)) for name, kind, write in (
-                ("finance_reconciliation", "finance", finance_report), ("ops_status", "ops", ops_report),
-                ("focus_charges", "focus", focus_report))]
+            runs = [(kind, write_periods(con, target, kind)) for kind in (FINANCE, FOCUS)]
+            page = ops_report(con, target)
         finally:
             con.close()
-        replay.packs = [compare_pack(source, name, kind, written.batch_id, written.pack.directory, cutoff,
-                                     release_cutoff)
-                        for name, kind, written in packs if written]
+        replay.packs = [compare_pack(source, kind.name, kind.report, pack.period, pack.directory, run.batch_id,
+                                     cutoff, release_cutoff) for kind, run in runs if run for pack in run.written]
+        if page:
+            replay.packs.append(compare_pack(source, "ops", "ops_status", None, page.current, page.batch_id,
+                                             cutoff, release_cutoff))
     publish(target)
     (out / MARKER).write_text(json.dumps(asdict(replay), indent=2) + "\n")
     return replay
@@ -316,7 +281,7 @@ def replay_as_of(source: Settings, batch_id: str, out: Path, reports: bool = Tru
             and done.get("code_fingerprint") == code_fingerprint(source, engine=False):
         con = connect(settings=source)
         try:
-            _record_views(con, source)
+            record_views(con, source)
             cutoff, release_cutoff, batches, _ = state_as_of(con, batch_id)
         finally:
             con.close()
@@ -324,82 +289,6 @@ def replay_as_of(source: Settings, batch_id: str, out: Path, reports: bool = Tru
             packs = [PackCheck(**p) for p in done.pop("packs", [])]
             return Replay(**done, packs=packs), True
     return build_as_of(source, batch_id, out, reports), False
-
-
-def compare_pack(source: Settings, report: str, kind: str, batch_id: str, directory: Path,
-                 cutoff: int, release_cutoff: int) -> PackCheck:
-    """The replay's pack against the source's first revision of the same batch and kind."""
-    from pipelines.lib.reports import revision_dir, sha256_file
-
-    mine = directory / f"{report}.evidence.json"
-    first_rev = revision_dir(source, batch_id, kind, 1)
-    check = PackCheck(report, kind, batch_id, str(directory), str(first_rev) if first_rev.exists() else None, None)
-    if not first_rev.exists():
-        check.reasons.append(f"no {kind} pack of {batch_id} on disk: no run ended with it as the newest batch")
-        return check
-    theirs = first_rev / f"{report}.evidence.json"
-    check.identical = theirs.is_file() and sha256_file(theirs) == sha256_file(mine)
-    if check.identical:
-        return check
-    revision = 2
-    while (other := revision_dir(source, batch_id, kind, revision)).exists():
-        if sha256_file(other / f"{report}.evidence.json") == sha256_file(mine):
-            check.same_as_revision = revision
-            break
-        revision += 1
-    check.reasons = explain(source, report, kind, batch_id, json.loads(mine.read_text()),
-                            json.loads(theirs.read_text()) if theirs.is_file() else {}, cutoff, release_cutoff)
-    return check
-
-
-def explain(source: Settings, report: str, kind: str, batch_id: str, mine: dict, theirs: dict,
-            cutoff: int, release_cutoff: int) -> list[str]:
-    """Why a replayed pack differs from the one on disk: the inputs that differ, and what each is."""
-    from pipelines.lib.config_files import config_sha256
-
-    reasons = []
-    in_mine = {b["batch_id"] for b in mine.get("input_batches", [])}
-    in_theirs = {b["batch_id"] for b in theirs.get("input_batches", [])}
-    if in_theirs - in_mine:
-        reasons.append(f"the pack on disk also read {', '.join(sorted(in_theirs - in_mine))}, loaded after "
-                       f"{batch_id} in the same run (a late batch counts from when it loaded)")
-    if in_mine - in_theirs:
-        reasons.append(f"the replay read {', '.join(sorted(in_mine - in_theirs))}, which the pack on disk did not")
-    files_mine = {f["path"]: f["sha256"] for f in mine.get("files", [])}
-    files_theirs = {f["path"]: f["sha256"] for f in theirs.get("files", [])}
-    changed = sorted(p for p in files_mine.keys() | files_theirs.keys() if files_mine.get(p) != files_theirs.get(p))
-    if changed:
-        reasons.append(f"files that differ: {', '.join(changed)}")
-    written, released = None, (0, None, None)
-    con = connect(settings=source)
-    try:
-        _record_views(con, source)
-        released = con.execute(
-            "select count(*), min(released_at), max(released_at) from src_quarantine where released_seq > ? "
-            "and batch_id in (select batch_id from src_ingested_batches where status = 'loaded' and load_seq <= ?)",
-            [release_cutoff, cutoff]).fetchall()[0]
-        if source.published_db.exists():
-            con.execute(f"attach '{_q(str(source.published_db))}' as published (read_only)")
-            written = first(con.execute(
-                "select code_fingerprint, config_sha256 from published.ops.report_manifests where report = ? "
-                "and batch_id = ? and revision = 1", [report, batch_id]))
-    except Exception as exc:  # noqa: BLE001 - an explanation never fails the replay
-        reasons.append(f"(the published record could not be read: {exc})")
-    finally:
-        con.close()
-    if released[0]:
-        reasons.append(f"{released[0]} quarantined row(s) of these batches were released by a later run "
-                       f"({released[1]:%Y-%m-%d %H:%M:%S} to {released[2]:%Y-%m-%d %H:%M:%S} UTC): the replay "
-                       "keeps them quarantined, a pack written after the release holds them")
-    if written is None or written[0] is None:
-        reasons.append("the code and configuration that wrote the pack on disk are not recorded (a pack from "
-                       "before records were kept): they may have changed since")
-    else:
-        if written[1] != config_sha256():
-            reasons.append("the report configuration (pipelines/config) changed since the pack was written")
-        if written[0] != code_fingerprint(source, engine=False):
-            reasons.append("the code (dbt models, pipelines, configuration) changed since the pack was written")
-    return reasons or ["no input differs that the record shows: the build is not reproducible here (a defect)"]
 
 
 def summary(replay: Replay, reused: bool = False) -> str:
@@ -411,13 +300,13 @@ def summary(replay: Replay, reused: bool = False) -> str:
              f"warehouse  {out / 'warehouse' / 'analytics.duckdb'}"]
     for p in replay.packs:
         if p.identical:
-            verdict = f"identical to {p.on_disk} (evidence sha256 equal)"
+            verdict = f"identical to {p.on_disk} (content sha256 equal)"
         elif p.identical is None:
             verdict = p.reasons[0]
         else:
             verdict = f"differs from {p.on_disk}" + (f" (equal to its revision {p.same_as_revision})"
                                                      if p.same_as_revision else "")
-        lines.append(f"{p.kind:<10} {p.directory}: {verdict}")
+        lines.append(f"{p.kind:<10} {p.period or ''} {p.directory}: {verdict}")
         if p.identical is False:
             lines += [f"           - {r}" for r in p.reasons]
     return "\n".join(lines)

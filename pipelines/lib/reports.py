@@ -1,15 +1,9 @@
-"""Report files people open, and the evidence that proves them unchanged later.
+"""The files people open, written so they can be trusted: whole (renamed into place), the same bytes
+for the same data (no clock in them), text a spreadsheet never evaluates (`spreadsheet_safe`), and
+an evidence manifest with every file's sha256.
 
-Every report goes to reports/<newest batch_id>/ under the data directory and is reproducible: its
-"as of" is the newest exported_at loaded, never the wall clock, so the same inputs give the same
-bytes (and the same evidence hash).
-
-A pack, once written, is never rewritten (warehouse-v1, Integrity v1.1): a later run that would
-produce other bytes for the same newest batch (a late batch delivered out of order, a quarantine
-release) writes a new revision beside it, reports/<batch_id>/r2/<kind>/, r3/, ...; a rerun that
-would produce the same bytes writes nothing. ops.report_manifests keeps every revision.
-
-Text cells are written so a spreadsheet never evaluates them (`spreadsheet_safe`).
+Where the packs go and when they are written is pipelines/lib/periods.py (finance and FOCUS, one
+pack per billing period) and pipelines/lib/ops_report.py (the ops page).
 """
 
 from __future__ import annotations
@@ -20,56 +14,18 @@ import itertools
 import json
 import os
 import shutil
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import polars as pl
 
-from pipelines.lib.build_state import code_fingerprint
-from pipelines.lib.config import Settings
-from pipelines.lib.config_files import config_sha256
 from pipelines.lib.duck import first
-from pipelines.lib.faults import kill_point
-
-OPS_REPORTS_DDL = """
-create table if not exists ops.report_manifests (
-    report varchar, kind varchar, batch_id varchar, revision integer,
-    directory varchar, manifest_path varchar,  -- under the data directory
-    evidence_sha256 varchar, file_count integer, written_at timestamptz,
-    primary key (report, batch_id, revision))
-"""
-
-
-def ensure_report_manifests(con) -> None:
-    """ops.report_manifests, one row per revision; a table from before revisions (one row per
-    report and batch, overwritten) becomes revision 1 of each."""
-    con.execute("create schema if not exists ops")
-    old = first(con.execute("select count(*) from duckdb_columns() where schema_name = 'ops' "
-                      "and table_name = 'report_manifests' and column_name = 'manifest_sha256'"))[0]
-    if old:
-        con.execute("alter table ops.report_manifests rename to report_manifests_before_revisions")
-    con.execute(OPS_REPORTS_DDL)
-    if old:
-        con.execute("""insert into ops.report_manifests
-            select report, case report when 'finance_reconciliation' then 'finance' else 'ops' end, batch_id, 1,
-                   parse_dirpath(manifest_path), manifest_path, manifest_sha256, file_count, recorded_at
-            from ops.report_manifests_before_revisions""")
-        con.execute("drop table ops.report_manifests_before_revisions")
-    # what wrote each revision: the code and the configuration (a replay says which changed since)
-    con.execute("alter table ops.report_manifests add column if not exists code_fingerprint varchar")
-    con.execute("alter table ops.report_manifests add column if not exists config_sha256 varchar")
 
 
 def newest_batch(con) -> tuple[str, datetime] | tuple[None, None]:
     row = first(con.execute("select batch_id, exported_at from ops.ingested_batches where status = 'loaded' "
                       "order by exported_at desc, batch_id desc limit 1"))
     return (row[0], row[1]) if row else (None, None)
-
-
-def report_dir(settings: Settings, batch_id: str) -> Path:
-    return settings.reports_dir / batch_id
 
 
 def sha256_file(path: Path) -> str:
@@ -165,14 +121,24 @@ def write_workbook(path: Path, sheets: dict[str, pl.DataFrame], as_of: datetime,
     return atomic_write(path, write)
 
 
-def write_evidence(con, directory: Path, report: str, files: list[Path], batch_id: str, as_of: datetime) -> Path:
-    """evidence_manifest.json: the input batches and the sha256 of every file written. Its own hash
-    goes to ops.report_manifests (write_pack), so a signed-off report can be proven unchanged later."""
-    batches = con.execute(
-        "select batch_id, manifest_sha256, exported_at from ops.ingested_batches where status = 'loaded' "
-        "and exported_at <= ? order by batch_id", [as_of]).fetchall()
+def write_evidence(con, directory: Path, report: str, files: list[Path], batch_id: str, as_of: datetime,
+                   period: str | None = None) -> Path:
+    """<report>.evidence.json: the newest batch loaded, the input batches (for a period's pack, those
+    that brought rows of its days), and the sha256 of every file written. Its own hash goes to
+    ops.report_manifests, so a signed-off pack can be proven unchanged later."""
+    if period is None:
+        batches = con.execute("select batch_id, manifest_sha256, exported_at from ops.ingested_batches "
+                              "where batch_id = ?", [batch_id]).fetchall()
+    else:
+        start = datetime.strptime(period, "%Y-%m").date()
+        end = start.replace(year=start.year + start.month // 12, month=start.month % 12 + 1)
+        batches = con.execute(
+            "select batch_id, manifest_sha256, exported_at from ops.ingested_batches where status = 'loaded' "
+            "and batch_id in (select batch_id from ops.touched_dates where day >= ? and day < ?) "
+            "and exported_at <= ? order by batch_id", [start, end, as_of]).fetchall()
     doc = {
         "report": report,
+        **({"period": period} if period else {}),
         "as_of": as_of.isoformat(),
         "newest_batch_id": batch_id,
         "input_batches": [{"batch_id": b, "manifest_sha256": h, "exported_at": e.isoformat()} for b, h, e in batches],
@@ -184,127 +150,16 @@ def write_evidence(con, directory: Path, report: str, files: list[Path], batch_i
     return path
 
 
-@dataclass(frozen=True)
-class Pack:
-    directory: Path
-    files: list[Path]
-    manifest: Path
-    revision: int
-    written: bool  # False: the newest revision already held these bytes
-
-
-@dataclass(frozen=True)
-class Written:
-    """A report as of the newest batch: its pack (written, or found unchanged) and what it found,
-    the counts its Dagster asset shows."""
-
-    pack: Pack
-    batch_id: str
-    facts: dict[str, int | bool]
-
-
-def revision_dir(settings: Settings, batch_id: str, kind: str, revision: int) -> Path:
-    """reports/<batch_id>/<kind>/ for the first revision, reports/<batch_id>/r<N>/<kind>/ after."""
-    base = report_dir(settings, batch_id)
-    return base / kind if revision == 1 else base / f"r{revision}" / kind
+def replace_folder(staging: Path, target: Path) -> None:
+    """`staging` renamed to `target`, whole; a folder already there is moved aside first and removed
+    (a reader finds the old folder or the new one, or for an instant none, never half of one)."""
+    aside = target.with_name(f".{target.name}.replaced.{os.getpid()}.tmp")
+    if target.exists():
+        os.rename(target, aside)
+    os.rename(staging, target)
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 def pack_files(directory: Path) -> list[str]:
-    """A pack's files, by path relative to its folder (a pack may hold folders: focus/<org>/)."""
+    """A pack's files, by path relative to its folder."""
     return sorted(p.relative_to(directory).as_posix() for p in directory.rglob("*") if p.is_file())
-
-
-def _same_pack(a: Path, b: Path) -> bool:
-    names = pack_files(a)
-    return names == pack_files(b) and all(sha256_file(a / n) == sha256_file(b / n) for n in names)
-
-
-def write_pack(con, settings: Settings, report: str, kind: str, batch_id: str, as_of: datetime,
-               write: Callable[[Path], list[Path]]) -> Pack:
-    """Write a report pack: `write(directory)` writes its files (in folders below it, if it likes),
-    then the evidence manifest is added. The pack is built in a temporary folder; if the newest revision for this batch holds
-    the same bytes nothing changes, else the folder becomes the next revision, renamed whole (a
-    reader never sees half a pack, and an earlier revision is never touched)."""
-    revision = 0
-    while revision_dir(settings, batch_id, kind, revision + 1).exists():
-        revision += 1
-    staging = report_dir(settings, batch_id) / f".{kind}.{os.getpid()}.tmp"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    try:
-        files = write(staging)
-        write_evidence(con, staging, report, files, batch_id, as_of)
-        if revision and _same_pack(staging, revision_dir(settings, batch_id, kind, revision)):
-            shutil.rmtree(staging)
-            written = False
-        else:
-            revision += 1
-            target = revision_dir(settings, batch_id, kind, revision)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.rename(staging, target)
-            written = True
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    directory = revision_dir(settings, batch_id, kind, revision)
-    manifest = directory / f"{report}.evidence.json"
-    ensure_report_manifests(con)
-    # the row of a revision written by a run that died before recording it is added by the next
-    con.execute(
-        "insert into ops.report_manifests by name select ? as report, ? as kind, ? as batch_id, ? as revision, "
-        "? as directory, ? as manifest_path, ? as evidence_sha256, ? as file_count, ? as written_at, "
-        "? as code_fingerprint, ? as config_sha256 on conflict do nothing",
-        [report, kind, batch_id, revision, str(directory.relative_to(settings.data_dir)),
-         str(manifest.relative_to(settings.data_dir)), sha256_file(manifest),
-         len(pack_files(directory)) - 1, datetime.now(UTC), code_fingerprint(settings, engine=False),
-         config_sha256()])
-    return Pack(directory, [directory / f.relative_to(staging) for f in files], manifest, revision, written)
-
-
-SHEET_ROWS = 10_000
-
-
-def finance_report(con, settings: Settings) -> Written | None:
-    """The finance reconciliation pack: workbook, CSVs and evidence manifest.
-
-    The reconciliation has a row per key and day, millions on a large platform: its CSVs (and the
-    ledger's other entries, which grow with history too) are written batch by batch, and only
-    SHEET_ROWS rows of each come into memory at once, for the workbook (the biggest breaks; the
-    first entries)."""
-    batch_id, as_of = newest_batch(con)
-    if batch_id is None:
-        return None
-    summary = con.sql("select * from marts.rpt_reconciliation_summary "
-                          "order by organization_id, currency nulls last").pl()
-    reconciliation = "select * exclude (_watermark) from marts.rpt_usage_ledger_reconciliation"
-    breaks = f"{reconciliation} where status <> 'matched'"
-    # A sheet is for reading: the biggest breaks first, at most SHEET_ROWS of them. The CSV has all.
-    sheet_breaks = con.sql(
-        f"{breaks} order by abs(amount_diff) desc nulls last, abs(rated_amount) desc nulls last, "
-        f"charge_date, organization_id, project_id, usage_unit, model_id "
-        f"limit {SHEET_ROWS}").pl()
-    non_usage_sql = "select * from marts.rpt_ledger_non_usage_entries order by entry_id"
-    # credits, refunds and adjustments grow with history: the sheet holds the first SHEET_ROWS, the CSV all
-    non_usage = con.sql(f"{non_usage_sql} limit {SHEET_ROWS}").pl()
-    drift = con.sql("select * from marts.rpt_runtime_reconciliation order by all").pl()
-    drift_breaks = drift.filter(pl.col("drift_class") != "in_sync")
-
-    def write(directory: Path) -> list[Path]:
-        files = [
-            write_workbook(directory / "reconciliation.xlsx",
-                           {"Summary": summary, "Breaks": sheet_breaks, "Non-usage entries": non_usage,
-                            "Runtime drift": drift_breaks}, as_of, f"Usage and ledger reconciliation as of {as_of}"),
-        ]
-        kill_point("mid_report")
-        return files + [
-            write_csv(summary, directory / "reconciliation_summary.csv"),
-            *stream_csvs(con, f"{reconciliation} order by all", {
-                directory / "usage_ledger_reconciliation.csv": None,
-                directory / "usage_ledger_breaks.csv": pl.col("status") != "matched"}),
-            *stream_csvs(con, non_usage_sql, {directory / "ledger_non_usage_entries.csv": None}),
-            write_csv(drift, directory / "runtime_reconciliation.csv"),
-        ]
-
-    pack = write_pack(con, settings, "finance_reconciliation", "finance", batch_id, as_of, write)
-    n_breaks = first(con.execute(f"select count(*) from ({breaks})"))[0]
-    return Written(pack, batch_id, {"usage_ledger_breaks": n_breaks, "runtime_drift": drift_breaks.height})

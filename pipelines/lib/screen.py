@@ -295,8 +295,8 @@ def _report_folder(settings) -> str | None:
     con = _read(settings.published_db)
     try:
         row = first(con.execute("select directory from ops.report_manifests where kind = 'finance' "
-                          "order by batch_id desc, revision desc limit 1"))
-    except duckdb.CatalogException:
+                                "order by pack_seq desc nulls last, batch_id desc, revision desc limit 1"))
+    except (duckdb.CatalogException, duckdb.BinderException):  # no record yet, or one from before periods
         row = None
     finally:
         con.close()

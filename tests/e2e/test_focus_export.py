@@ -45,13 +45,16 @@ INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 
 @pytest.fixture(scope="module")
 def pack(built):
-    """The newest FOCUS pack of the session's warehouse, and the mart it was written from."""
+    """The newest FOCUS pack of the session's warehouse, and the rows of its period in the mart."""
     con = duckdb.connect(str(built.published_db), read_only=True)
     con.execute("set TimeZone = 'UTC'")
-    directory = built.data_dir / con.execute(
-        "select directory from ops.report_manifests where report = 'focus_charges' "
-        "order by batch_id desc, revision desc limit 1").fetchall()[0][0]
-    mart = con.sql("select * from marts.rpt_focus_charges").pl()
+    directory, period = con.execute(
+        "select directory, period from ops.report_manifests where report = 'focus_charges' "
+        "order by pack_seq desc limit 1").fetchall()[0]
+    directory = built.data_dir / directory
+    assert directory.relative_to(built.reports_dir).as_posix() == f"focus/{period}/draft"  # the sample's November
+    mart = con.sql("select * from marts.rpt_focus_charges "
+                   f"where strftime(\"BillingPeriodStart\", '%Y-%m') = '{period}'").pl()
     con.close()
     return directory, mart
 
@@ -63,8 +66,8 @@ def test_one_parquet_and_csv_per_organization_and_month_covered_by_the_evidence(
     on_disk = {p.relative_to(directory).as_posix() for p in directory.rglob("*") if p.is_file()}
     assert set(listed) == on_disk - {"focus_charges.evidence.json"}
     assert all(sha256_file(directory / p) == h for p, h in listed.items())
-    months = mart.select("BillingAccountId", pl.col("BillingPeriodStart").dt.strftime("%Y-%m")).unique()
-    assert set(listed) == {f"{o}/{m}.{ext}" for o, m in months.iter_rows() for ext in ("parquet", "csv")}
+    organizations = mart["BillingAccountId"].unique()
+    assert set(listed) == {f"{o}.{ext}" for o in organizations for ext in ("parquet", "csv")}
     assert len(listed) >= 6  # the sample: three organizations in November
 
     # the Parquet files hold the mart's rows and types (DECIMAL money), the CSVs the same values as text
@@ -128,7 +131,7 @@ def test_focus_12_rules_the_validator_does_not_know(pack):
             assert end - start == timedelta(days=1) and bstart <= start and end <= bend
             assert bstart.day == 1 and bstart.tzinfo == UTC and (bend - timedelta(days=1)).month == bstart.month
             assert bend.day == 1
-            assert path.stem == f"{bstart:%Y-%m}" and path.parent.name == r["BillingAccountId"]
+            assert path.parent.parent.name == f"{bstart:%Y-%m}" and path.stem == r["BillingAccountId"]
             # money in the billing currency to the cent; the four costs agree (no discounts, no commitments)
             assert re.fullmatch(r"-?\d+\.\d{2}", r["BilledCost"])
             assert r["BilledCost"] == r["EffectiveCost"] == r["ListCost"] == r["ContractedCost"]

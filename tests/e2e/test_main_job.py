@@ -175,6 +175,20 @@ def test_each_table_materialization_carries_its_row_count(built):
     assert len(set(counts)) > 10  # counts that differ from table to table, not one number everywhere
 
 
+def test_the_report_assets_say_which_periods_they_wrote(built):
+    """The finance and FOCUS assets' materializations name the periods written (and as what), those
+    unchanged and those closed: the sample's November, open as of its newest batch, is a draft."""
+    from dagster import AssetKey, DagsterInstance
+
+    with DagsterInstance.from_config(str(built.data_dir / "dagster")) as instance:
+        for asset in ("finance_reconciliation_report", "focus_export"):
+            metadata = instance.get_latest_materialization_event(AssetKey(asset)).asset_materialization.metadata
+            assert metadata["periods_written"].value == ["2026-11 draft"], asset
+            assert (metadata["periods_unchanged"].value, metadata["periods_closed"].value) == ([], []), asset
+        ops = instance.get_latest_materialization_event(AssetKey("ops_status_report")).asset_materialization.metadata
+        assert ops["page"].value == str(built.reports_dir / "ops" / "current" / "ops_status.html")
+
+
 def test_a_rebuild_from_the_same_inputs_changes_nothing(built):
     before = warehouse_fingerprint(built)
     result = run_pipeline(built.data_dir, None, "--rebuild")
@@ -236,16 +250,19 @@ def test_the_sample_shows_every_reconciliation_status_and_drift_class(built):
                         "duplicate_ledger_entry", "unrated_usage"}
     drift = {d for (d,) in con.execute("select distinct drift_class from marts.rpt_runtime_reconciliation").fetchall()}
     assert drift == {"in_sync", "orphan_at_provider", "missing_at_provider", "state_mismatch", "attribute_mismatch"}
-    newest = first(con.execute("select max(batch_id) from ops.ingested_batches where status = 'loaded'"))[0]
-    finance = built.reports_dir / newest / "finance"
+    # the sample's November, open as of its newest batch: a draft, recorded
+    finance = built.reports_dir / "finance" / "2026-11" / "draft"
     assert (finance / "reconciliation.xlsx").exists() and (finance / "finance_reconciliation.evidence.json").exists()
-    assert first(con.execute("select count(*) from ops.report_manifests"))[0] >= 1
+    assert sorted(p.name for p in (built.reports_dir / "finance").iterdir()) == ["2026-11"]
+    assert con.execute("select kind, period, pack from ops.report_manifests where kind <> 'ops' order by all"
+                       ).fetchall() == [("finance", "2026-11", "draft"), ("focus", "2026-11", "draft")]
 
 
 def test_the_ops_page_and_its_marts_are_built(built):
     con = published(built)
-    newest = first(con.execute("select max(batch_id) from ops.ingested_batches where status = 'loaded'"))[0]
-    assert (built.reports_dir / newest / "ops" / "ops_status.html").exists()
+    newest = first(con.execute("select max(exported_at) from ops.ingested_batches where status = 'loaded'"))[0]
+    assert (built.reports_dir / "ops" / "current" / "ops_status.html").exists()
+    assert (built.reports_dir / "ops" / f"{newest:%Y-%m-%d}" / "ops_status.html").exists()
     slos = {(c, s) for c, s in con.execute("select component, slo_name from marts.rpt_slo_status").fetchall()}
     assert {("billing.rating", "availability"), ("iam.facade", "availability"),
             ("notification.dispatch", "availability"), ("billing.rating", "latency_under_250ms"),

@@ -12,9 +12,17 @@ from tests.browser import artifact, browser_page
 def test_the_ops_page_plots_exactly_the_marts_rows(ops):
     con = connect(ops.build_db, ops)
     out = ops_report(con, ops)
+    script = next((ops.reports_dir / "ops").glob("plotly-*.min.js"))
+    inode = script.stat().st_ino
+    again = ops_report(con, ops)  # the next run: the page replaced, the chart code not written again
     con.close()
-    page_file = out.pack.files[0]
-    assert page_file == ops.reports_dir / "20261110T000500Z-000001" / "ops" / "ops_status.html"
+    page_file = again.page
+    assert page_file == ops.reports_dir / "ops" / "current" / "ops_status.html" == out.page
+    day_copy = ops.reports_dir / "ops" / "2026-11-10" / "ops_status.html"
+    assert again.day == day_copy.parent and day_copy.read_bytes() == page_file.read_bytes()
+    assert script.stat().st_ino == inode and script.stat().st_size > 3_000_000
+    # the page loads the chart code beside it, never a copy of its own
+    assert page_file.stat().st_size < 200_000 and f'src="../{script.name}"' in page_file.read_text()
     db = duckdb.connect(str(ops.build_db), read_only=True)
     sli = db.execute("select component, slo_name, day::varchar, sli from marts.fct_sli_daily order by all").fetchall()
     budget = db.execute("select component, slo_name, day::varchar, error_budget_remaining from marts.fct_slo_budget_daily "

@@ -1,6 +1,6 @@
 """The FOCUS export streams (issue 32): a mart of many more rows than fit in the connection's
-memory limit is written per organization and billing period, one batch at a time, with every row
-and cent in its files."""
+memory limit is written per billing period and organization, one batch at a time, with every row
+and cent in its files (reports/focus/<YYYY-MM>/<draft|r1>/<organization>.parquet and .csv)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 from decimal import Decimal
-from pathlib import Path
 
 import duckdb
 import pyarrow.parquet as pq
@@ -23,9 +22,9 @@ ROWS = 2_000_000
 # 1,092 MiB for the writer that read the whole mart into Python before it streamed.
 PEAK_BYTES = 640 << 20
 EXPORT = ("import json, resource, sys; from pipelines.lib.config import Settings; from pipelines.lib.duck import connect; "
-          "from pipelines.lib.focus import focus_report; s = Settings.from_env(); c = connect(s.build_db, s); "
-          "w = focus_report(c, s); c.close(); "
-          "print(json.dumps({'directory': str(w.pack.directory), 'manifest': str(w.pack.manifest), 'facts': w.facts, "
+          "from pipelines.lib.focus import FOCUS; from pipelines.lib.periods import write_periods; "
+          "s = Settings.from_env(); c = connect(s.build_db, s); w = write_periods(c, s, FOCUS); c.close(); "
+          "print(json.dumps({'packs': [f'{p.period} {p.pack}' for p in w.written], "
           "'peak': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))")
 
 
@@ -37,7 +36,9 @@ def test_a_focus_export_larger_than_the_memory_limit_completes_with_every_row(tm
     try:
         con.execute("create schema ops; create schema marts")
         con.execute("""create table ops.ingested_batches as select '20261201T000500Z-000001' as batch_id,
-                       timestamptz '2026-12-01 00:05:00+00' as exported_at, 'loaded' as status, 'x' as manifest_sha256""")
+                       timestamptz '2026-12-01 00:05:00+00' as exported_at, 'loaded' as status, 'x' as manifest_sha256,
+                       1 as load_seq""")
+        con.execute("create table ops.touched_dates (batch_id varchar, table_name varchar, day date, load_seq bigint)")
         # ~1.5M charges over 7 organizations and 3 periods, each row ~200 bytes of text: about
         # 300 MB, three times the memory limit, unsorted (the export sorts it)
         con.execute(f"""create table marts.rpt_focus_charges as
@@ -47,6 +48,7 @@ def test_a_focus_export_larger_than_the_memory_limit_completes_with_every_row(tm
                    'Usage' as "ChargeCategory",
                    ((hash(i * 7) % 100000)::decimal(38, 2) / 100)::decimal(38, 2) as "BilledCost",
                    'resource-' || i::varchar || '-' || repeat('x', 120) as "ResourceId",
+                   'USD' as "BillingCurrency", 'gpu_hour.h100' as "x_UsageUnit", 1.5 as "ConsumedQuantity",
                    i as n
             from range({ROWS}) t(i)""")
         expected = {k: (n, total) for k, n, total in con.execute(
@@ -59,24 +61,28 @@ def test_a_focus_export_larger_than_the_memory_limit_completes_with_every_row(tm
     child = subprocess.run([sys.executable, "-c", EXPORT], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
                            timeout=900)
     assert child.returncode == 0, child.stderr[-3000:]
-    written = json.loads(child.stdout[child.stdout.rindex('{"directory"'):])  # after DuckDB's progress bar
-    assert written["facts"]["rows"] == ROWS and written["facts"]["organizations"] == 7
+    written = json.loads(child.stdout[child.stdout.rindex('{"packs"'):])  # after DuckDB's progress bar
+    # as of Dec 1: September and October closed five days after their last day, November open
+    assert written["packs"] == ["2026-09 r1", "2026-10 r1", "2026-11 draft"]
     assert written["peak"] < PEAK_BYTES, f"peak {written['peak'] >> 20} MiB"
-    directory = Path(written["directory"])
+    directory = settings.reports_dir / "focus"
     parquets = sorted(directory.rglob("*.parquet"))
     assert len(parquets) == len(expected) == 21
     got = {}
     for p in parquets:
         table = pq.read_table(p)
-        key = f"{p.parent.name}/{p.stem}"
+        key = f"{p.stem}/{p.parent.parent.name}"
         got[key] = (table.num_rows, sum((v.as_py() for v in table.column("BilledCost")), Decimal(0)))
-        # sorted within the file, its rows all of its organization and period
-        assert set(table.column("BillingAccountId").to_pylist()) == {p.parent.name}
+        # its rows all of its organization and period
+        assert set(table.column("BillingAccountId").to_pylist()) == {p.stem}
     assert got == expected
+    assert sum(n for n, _ in got.values()) == ROWS
     # the CSV of a partition holds the same rows, its header once
     first_csv = parquets[0].with_suffix(".csv")
     [(n, total)] = duckdb.sql(f"select count(*), sum(\"BilledCost\"::decimal(38, 2)) from read_csv('{first_csv}', "
                               "all_varchar = true)").fetchall()
-    assert (n, total) == got[f"{parquets[0].parent.name}/{parquets[0].stem}"]
-    evidence = json.loads(Path(written["manifest"]).read_text())
-    assert len(evidence["files"]) == 42
+    assert (n, total) == got[f"{parquets[0].stem}/{parquets[0].parent.parent.name}"]
+    # each period's evidence manifest lists its 7 organizations' two files
+    for period in ("2026-09/r1", "2026-10/r1", "2026-11/draft"):
+        evidence = json.loads((directory / period / "focus_charges.evidence.json").read_text())
+        assert len(evidence["files"]) == 14

@@ -56,12 +56,13 @@ def test_amounts_at_the_contracts_caps_flow_through_every_mart_and_report(tmp_pa
                                      "from marts.rpt_focus_charges").fetchall())
             assert sorted(focus.values()) == sorted([rated_cents, Decimal(CREDIT), Decimal("1000000000000000000.00")])
 
-            from pipelines.lib.focus import focus_report
+            from pipelines.lib.finance import FINANCE
+            from pipelines.lib.focus import FOCUS
             from pipelines.lib.ops_report import ops_report
-            from pipelines.lib.reports import finance_report
+            from pipelines.lib.periods import write_periods
 
-            written = [w for w in (finance_report(con, settings), focus_report(con, settings), ops_report(con, settings))
-                       if w is not None]
+            written = [w for w in (write_periods(con, settings, FINANCE), write_periods(con, settings, FOCUS),
+                                   ops_report(con, settings)) if w is not None]
         finally:
             con.close()
         assert len(written) == 3
@@ -69,6 +70,5 @@ def test_amounts_at_the_contracts_caps_flow_through_every_mart_and_report(tmp_pa
         with open(focus_csv, newline="") as fh:
             billed = sorted(Decimal(r["BilledCost"]) for r in csv.DictReader(fh))
         assert billed == sorted([rated_cents, Decimal(CREDIT), Decimal("1000000000000000000.00")])
-        recon = next(p for p in settings.reports_dir.rglob("*.csv") if "reconciliation" in p.name
-                     and "summary" not in p.name)
+        [recon] = settings.reports_dir.glob("finance/*/*/usage_ledger_reconciliation.csv")
         assert str(rated_cents) in recon.read_text()

@@ -12,6 +12,10 @@ import polars as pl
 from pipelines.lib.config import SAMPLE_EXPORTS, Settings
 from tests.helpers import run_pipeline
 
+
+def tree(root):
+    return {p.relative_to(root).as_posix(): (p.stat().st_ino, p.stat().st_mtime_ns) for p in root.rglob("*") if p.is_file()}
+
 FIRST = ("20261102T000500Z-000001", "20261103T000500Z-000002", "20261104T000500Z-000003")
 NEXT = "20261105T000500Z-000005"  # touches 2026-11-03 and 2026-11-04
 
@@ -25,6 +29,8 @@ def test_a_tampered_lake_file_of_the_same_size_fails_the_run_before_publishing(t
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     settings = Settings(exports_dir=exports, data_dir=data)
     published = settings.published_db.read_bytes()
+    reports = tree(settings.reports_dir)
+    assert "finance/2026-11/draft/reconciliation.xlsx" in reports
 
     # quantities x10 in an earlier batch's usage file of a day the next batch touches; the record's
     # size made to agree, as padding the file to its recorded size would (its sha256 is the record's own)
@@ -44,7 +50,7 @@ def test_a_tampered_lake_file_of_the_same_size_fails_the_run_before_publishing(t
     assert "do not match the ingestion record" in second.stdout + second.stderr
     assert f"reingest {tampered_batch}" in second.stdout + second.stderr
     assert settings.published_db.read_bytes() == published  # nothing published
-    assert not (settings.reports_dir / NEXT).exists()  # no report pack either
+    assert reports == tree(settings.reports_dir)  # no report pack either
 
     # a careless rerun: the build checks every day again, and fails again
     third = run_pipeline(data, exports)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
+from dataclasses import replace
 from decimal import Decimal as D
 
 import duckdb
@@ -12,7 +14,9 @@ import polars as pl
 import pytest
 
 from pipelines.lib.duck import connect, first
-from pipelines.lib.reports import finance_report, sha256_file, stream_csvs
+from pipelines.lib.finance import FINANCE
+from pipelines.lib.periods import write_periods
+from pipelines.lib.reports import sha256_file, stream_csvs
 
 
 def query(settings, sql):
@@ -89,15 +93,19 @@ def test_every_drift_class(finance):
     }
 
 
-def test_the_report_pack_reads_back_and_its_evidence_holds(finance):
-    con = connect(finance.build_db, finance)
-    out = finance_report(con, finance)
-    recorded = first(con.execute("select evidence_sha256 from ops.report_manifests where report = 'finance_reconciliation' order by revision desc"
-                           ))[0]
+def test_the_report_pack_reads_back_and_its_evidence_holds(finance, tmp_path):
+    moved = replace(finance, data_dir=tmp_path / "data")  # a data directory of its own: packs are written once
+    shutil.copytree(finance.warehouse_dir, moved.warehouse_dir)
+    con = connect(moved.build_db, moved)
+    run = write_periods(con, moved, FINANCE)
+    recorded = first(con.execute("select evidence_sha256 from ops.report_manifests "
+                                 "where report = 'finance_reconciliation' order by pack_seq desc"))[0]
     con.close()
-    assert out.pack.directory == finance.reports_dir / "20261111T000500Z-000002" / "finance"
-    wb = openpyxl.load_workbook(out.pack.directory / "reconciliation.xlsx", read_only=True)
-    assert wb.sheetnames == ["Summary", "Breaks", "Non-usage entries", "Runtime drift"]
+    # as of Nov 11 November is open: its draft
+    [pack] = run.written
+    assert pack.directory == moved.reports_dir / "finance" / "2026-11" / "draft"
+    wb = openpyxl.load_workbook(pack.directory / "reconciliation.xlsx", read_only=True)
+    assert wb.sheetnames == ["Summary", "Breaks", "Non-usage entries"]
     summary = list(wb["Summary"].iter_rows(values_only=True))
     header = summary[0]
     rated = sum(D(str(r[header.index("rated_amount")])) for r in summary[1:])
@@ -105,27 +113,32 @@ def test_the_report_pack_reads_back_and_its_evidence_holds(finance):
     assert (rated, ledger) == (D("18.26"), D("23.781"))  # the mart's totals, both currencies
     breaks = list(wb["Breaks"].iter_rows(values_only=True))
     assert len(breaks) - 1 == 7  # 12 keys, 5 matched (4 in USD, 1 in EUR)
-    drift = list(wb["Runtime drift"].iter_rows(values_only=True))
-    assert len(drift) - 1 == 6
-    with open(out.pack.directory / "usage_ledger_breaks.csv") as fh:
+    with open(pack.directory / "usage_ledger_breaks.csv") as fh:
         assert {r["status"] for r in csv.DictReader(fh)} == {
             "amount_mismatch", "quantity_mismatch", "missing_in_ledger", "ledger_without_usage",
             "duplicate_ledger_entry", "unrated_usage"}
-    manifest = json.loads(out.pack.manifest.read_text())
-    assert manifest["as_of"] == "2026-11-11T00:05:00+00:00"
-    assert [b["batch_id"] for b in manifest["input_batches"]] == ["20261110T000500Z-000001", "20261111T000500Z-000002"]
+    manifest = json.loads(pack.manifest.read_text())
+    assert (manifest["as_of"], manifest["period"]) == ("2026-11-11T00:05:00+00:00", "2026-11")
+    # the batches that brought rows of November's days (the second holds a provider listing only)
+    assert [b["batch_id"] for b in manifest["input_batches"]] == ["20261110T000500Z-000001"]
+    assert manifest["newest_batch_id"] == "20261111T000500Z-000002"
     for f in manifest["files"]:
-        assert sha256_file(out.pack.directory / f["path"]) == f["sha256"]
-    assert len(manifest["files"]) == 6
-    assert sha256_file(out.pack.manifest) == recorded
+        assert sha256_file(pack.directory / f["path"]) == f["sha256"]
+    assert len(manifest["files"]) == 5
+    assert sha256_file(pack.manifest) == recorded
 
 
-def test_the_report_pack_is_reproducible(finance):
-    con = connect(finance.build_db, finance)
-    first = sha256_file(finance_report(con, finance).pack.manifest)
-    second = sha256_file(finance_report(con, finance).pack.manifest)
-    con.close()
-    assert first == second
+def test_the_report_pack_is_reproducible(finance, tmp_path):
+    packs = []
+    for name in ("a", "b"):
+        moved = replace(finance, data_dir=tmp_path / name)
+        shutil.copytree(finance.warehouse_dir, moved.warehouse_dir)
+        con = connect(moved.build_db, moved)
+        [pack] = write_periods(con, moved, FINANCE).written
+        con.close()
+        packs.append({f: sha256_file(pack.directory / f) for f in ("reconciliation.xlsx",
+                                                                   "usage_ledger_reconciliation.csv")})
+    assert packs[0] == packs[1]
 
 
 def test_the_break_threshold_check_warns_with_the_offending_rows(finance):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -14,8 +15,9 @@ import polars as pl
 import pytest
 
 from pipelines.lib.ingest import ensure_schema
+from pipelines.lib.periods import Kind, put_in_place, write_periods
 from pipelines.lib.publish import remove_stale_temporaries
-from pipelines.lib.reports import sha256_file, stream_csvs, write_csv, write_pack, write_workbook
+from pipelines.lib.reports import sha256_file, stream_csvs, write_csv, write_workbook
 from tests.helpers import INSERT_BATCH
 
 B = "20261111T000500Z-000002"
@@ -27,70 +29,83 @@ def ops(settings):
     con = duckdb.connect()
     ensure_schema(con)
     con.execute(f"{INSERT_BATCH} (?, ?, now(), 'loaded', null, 'm2', 1)", [B, AS_OF])
+    con.execute("create schema marts; create table marts.figures (day date, amount decimal(18, 2))")
     yield con
     con.close()
 
 
-def pack(con, settings, text: str):
-    return write_pack(con, settings, "finance_reconciliation", "finance", B, AS_OF,
-                      lambda d: [write_csv(pl.DataFrame({"figure": [text]}), d / "figures.csv")])
+def figures(con, period: str, directory):
+    return [write_csv(con.sql(f"select * from marts.figures where strftime(day, '%Y-%m') = '{period}' "
+                              "order by all").pl(), directory / "figures.csv")]
+
+
+# A kind of period pack over one table: the machinery of periods.py without the warehouse's marts
+FIGURES = Kind("finance", "finance_reconciliation",
+               "select strftime(day, '%Y-%m') as period, count(*) as row_count, sum(hash(f)::hugeint) as content_hash "
+               "from marts.figures f group by 1", figures,
+               "select 'o1' as organization_id, day as charge_date, 'u' as usage_unit, 'USD' as currency, "
+               "sum(amount) as quantity, sum(amount) as rated_amount, null as ledger_amount from marts.figures "
+               "where day >= $start and day < $end group by all")
 
 
 def tree(root):
     return {str(p.relative_to(root)): sha256_file(p) for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-def test_a_pack_is_never_rewritten_other_content_is_a_new_revision(ops, settings):
-    first = pack(ops, settings, "10.00")
-    assert (first.revision, first.written) == (1, True)
-    assert first.directory == settings.reports_dir / B / "finance"
-    signed = tree(settings.reports_dir)
-    again = pack(ops, settings, "10.00")  # the same bytes: nothing written, no revision
-    assert (again.revision, again.written, again.directory) == (1, False, first.directory)
-    assert tree(settings.reports_dir) == signed
-    changed = pack(ops, settings, "12.00")  # e.g. a quarantine release changed a figure
-    assert (changed.revision, changed.written) == (2, True)
-    assert changed.directory == settings.reports_dir / B / "r2" / "finance"
-    assert {k: v for k, v in tree(settings.reports_dir).items() if not k.startswith(f"{B}/r2/")} == signed
-    # a late batch delivered out of order: the same figures, other input batches in the evidence
-    ops.execute(f"{INSERT_BATCH} ('20261110T000500Z-000009', ?, now(), 'loaded', null, 'm9', 1)",
-                [datetime(2026, 11, 10, 0, 5, tzinfo=UTC)])
-    late = pack(ops, settings, "12.00")
-    assert (late.revision, late.written) == (3, True)
-    rows = ops.execute("select revision, kind, directory, evidence_sha256 from ops.report_manifests "
-                       "where batch_id = ? order by revision", [B]).fetchall()
-    assert [(r, k, d) for r, k, d, _ in rows] == [
-        (1, "finance", f"reports/{B}/finance"), (2, "finance", f"reports/{B}/r2/finance"),
-        (3, "finance", f"reports/{B}/r3/finance")]
-    assert [h for *_, h in rows] == [sha256_file(p.manifest) for p in (first, changed, late)]
-    assert len({h for *_, h in rows}) == 3
-
-
 def test_a_pack_cut_short_leaves_nothing_and_the_next_run_writes_it_whole(ops, settings):
-    def dies(directory):
-        write_csv(pl.DataFrame({"figure": ["1"]}), directory / "figures.csv")
+    ops.execute("insert into marts.figures values ('2026-11-02', 10.00)")
+
+    def dies(con, period, directory):
+        figures(con, period, directory)
         raise RuntimeError("killed while writing")
 
     with pytest.raises(RuntimeError):
-        write_pack(ops, settings, "finance_reconciliation", "finance", B, AS_OF, dies)
-    assert not (settings.reports_dir / B / "finance").exists()
-    assert [p.name for p in (settings.reports_dir / B).iterdir()] == []
-    # a kill (no cleanup at all) leaves the temporary folder: the next run's start removes it
-    stale = settings.reports_dir / B / ".finance.999.tmp"
+        write_periods(ops, settings, replace(FIGURES, write=dies))
+    folder = settings.reports_dir / "finance" / "2026-11"
+    assert [p.name for p in folder.iterdir()] == []
+    # a kill (no cleanup at all) leaves the staging folder: the next run's start removes it
+    stale = folder / ".staging.999.tmp"
     stale.mkdir()
     (stale / "figures.csv").write_text("half")
     assert stale in remove_stale_temporaries(settings) and not stale.exists()
-    assert pack(ops, settings, "10.00").revision == 1
+    stale.mkdir()
+    run = write_periods(ops, settings, FIGURES)
+    assert [(p.period, p.pack) for p in run.written] == [("2026-11", "draft")]
+    assert sorted(p.name for p in folder.iterdir()) == ["draft"]  # the stale folder went too
 
 
-def test_a_report_pack_from_before_revisions_becomes_revision_one(ops, settings):
-    ops.execute("""create table ops.report_manifests (report varchar, batch_id varchar, manifest_path varchar,
-                   manifest_sha256 varchar, file_count integer, recorded_at timestamptz, primary key (report, batch_id))""")
-    ops.execute("insert into ops.report_manifests values ('ops_status', ?, ?, 'abc', 1, now())",
-                [B, f"reports/{B}/ops/ops_status.evidence.json"])
-    pack(ops, settings, "10.00")
-    assert ops.execute("select report, kind, revision, directory, evidence_sha256 from ops.report_manifests "
-                       "order by report").fetchall()[1] == ("ops_status", "ops", 1, f"reports/{B}/ops", "abc")
+def test_a_draft_is_replaced_whole_and_a_revision_is_never_rewritten(ops, settings):
+    ops.execute("insert into marts.figures values ('2026-11-02', 10.00)")
+    write_periods(ops, settings, FIGURES)
+    draft = settings.reports_dir / "finance" / "2026-11" / "draft"
+    ops.execute("update marts.figures set amount = 12.00")
+    run = write_periods(ops, settings, FIGURES)
+    assert [(p.pack, p.action) for p in run.written] == [("draft", "draft")]
+    assert (draft / "figures.csv").read_text() == "day,amount\n2026-11-02,12.00\n"
+    assert sorted(p.name for p in draft.parent.iterdir()) == ["draft"]
+    # a revision in the way (a run that died after its rename, before its record): never overwritten
+    (draft.parent / "r1").mkdir()
+    (draft.parent / "r1" / "figures.csv").write_text("signed")
+    with pytest.raises(FileExistsError):
+        put_in_place(draft, draft.parent / "r1")
+    assert (draft.parent / "r1" / "figures.csv").read_text() == "signed"
+
+
+def test_the_same_content_writes_nothing_whatever_the_newest_batch(ops, settings):
+    ops.execute("insert into marts.figures values ('2026-11-02', 10.00)")
+    write_periods(ops, settings, FIGURES)
+    signed = tree(settings.reports_dir)
+    # a later batch that does not change the period's rows
+    ops.execute(f"{INSERT_BATCH} ('20261112T000500Z-000003', ?, now(), 'loaded', null, 'm3', 1)",
+                [datetime(2026, 11, 12, 0, 5, tzinfo=UTC)])
+    run = write_periods(ops, settings, FIGURES)
+    assert (run.written, run.unchanged) == ([], ["2026-11"])
+    assert tree(settings.reports_dir) == signed
+    # its fingerprint forgotten (or the code changed): written again in staging, compared, dropped
+    ops.execute("delete from ops.report_periods")
+    run = write_periods(ops, settings, FIGURES)
+    assert (run.written, run.unchanged) == ([], ["2026-11"])
+    assert tree(settings.reports_dir) == signed
 
 
 FORMULAS = ["=1+1", "+41", "-2+3", "@SUM(A1)", "\t=cmd", "\r=x", "'quoted", "plain", "mid=dle", None]

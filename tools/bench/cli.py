@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from pipelines.lib.config import Settings
@@ -55,9 +56,25 @@ def main(argv: list[str] | None = None) -> int:
                         help="spark: also the full and one-day runs on Spark, next to DuckDB's")
     parser.add_argument("--one-file", action="store_true",
                         help="the full run and the baseline on the same events delivered as one usage file")
+    parser.add_argument("--year", action="store_true",
+                        help="the steady-state bench: a year of daily batches, one day and one hour added at "
+                             "month 1 and at month 12 (tools/bench/year.py)")
+    parser.add_argument("--events-per-day", type=int, default=int(os.environ.get("BENCH_EVENTS_PER_DAY", 5_555)),
+                        help="--year: usage events a day")
+    parser.add_argument("--start", type=date.fromisoformat, default=None,
+                        help="--year: the first day of the year of batches (YYYY-MM-DD; it must lie in the past)")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     out = args.out or settings.data_dir / "bench"
+    if args.year:
+        from tools.bench.year import START, bench_year, render_year
+
+        start = datetime.combine(args.start, datetime.min.time(), UTC) if args.start else START
+        results = bench_year(args.events_per_day, args.days if args.days != 30 else 360, out / "year", settings,
+                             start)
+        print(render_year(results))
+        print(f"\nwritten to {out / 'year' / 'results.json'}")
+        return 0
     if args.one_file:
         results = bench_one_file(args.events, args.days, out, settings)
         base, full = results["baseline"], results["full"]

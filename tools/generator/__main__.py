@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from tools.generator.scenario import generate
@@ -18,9 +19,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--projects-per-org", type=int, default=Scenario.projects_per_org)
     parser.add_argument("--no-faults", action="store_true")
     parser.add_argument("--seed", type=int, default=Scenario.seed)
+    parser.add_argument("--start", type=date.fromisoformat, default=Scenario.start.date(),
+                        help="the first day (YYYY-MM-DD, UTC): batch n is exported on the day after day n")
     args = parser.parse_args(argv)
     sc = Scenario(organizations=args.organizations, projects_per_org=args.projects_per_org, days=args.days,
-                  events_per_day=args.events_per_day, faults=not args.no_faults, seed=args.seed)
+                  events_per_day=args.events_per_day, faults=not args.no_faults, seed=args.seed,
+                  start=datetime.combine(args.start, datetime.min.time(), UTC))
     expected = generate(args.out, sc)
     print(f"wrote {len(expected['batches'])} batches to {args.out}")
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import polars as pl
 
-from tools.generator.world import START, UNITS, World
+from tools.generator.world import UNITS, World
 
 # ---------------------------------------------------------------- bulk events (benchmark sizes)
 #
@@ -46,7 +46,7 @@ def bulk_events(w: World, day: int, first_no: int, n: int, unit_pool: list[str])
         usage_unit=pl.col("unit").replace_strict(list(range(len(unit_pool))), unit_pool, return_dtype=pl.String),
         org_code=pl.col("org").replace_strict(list(range(len(orgs))), [o[4:] for o in orgs], return_dtype=pl.String),
     )
-    day_start = START + timedelta(days=day)
+    day_start = w.sc.start + timedelta(days=day)
     occurred = pl.lit(day_start) + pl.duration(seconds=pl.col("sec"), milliseconds=pl.col("ms"))
     token = pl.col("product") == "token_factory"
     prj = pl.col("org_code") + "_" + pl.col("prj").cast(pl.String).str.zfill(2)

@@ -40,9 +40,8 @@ from tools.generator.tables import (
 from tools.generator.world import (
     ENCODINGS,
     H100_NEW_PRICE,
-    H100_PRICE_CHANGE,
+    H100_PRICE_CHANGE_AFTER,
     NEW_UNIT,
-    START,
     UNITS,
     Scenario,
     World,
@@ -84,8 +83,8 @@ def generate(out: Path, sc: Scenario | None = None) -> dict:
     n_batches = sc.days + (1 if sc.faults else 0)
     for n in range(1, n_batches + 1):
         corrupt = sc.faults and n == 4
-        exported_at = (START + timedelta(days=run.day, hours=12) if corrupt
-                       else START + timedelta(days=run.day + 1, minutes=5))
+        exported_at = (sc.start + timedelta(days=run.day, hours=12) if corrupt
+                       else sc.start + timedelta(days=run.day + 1, minutes=5))
         bw = BatchWriter(out, batch_id(n, exported_at), exported_at)
         unit_pool = list(UNITS) + ([NEW_UNIT] if run.day >= 2 else [])
         change_dimensions(run.w, run.day, corrupt)
@@ -96,7 +95,7 @@ def generate(out: Path, sc: Scenario | None = None) -> dict:
             write_bulk_day(run, bw, unit_pool)
         run.batches.append(bw.bid)
     if sc.faults:  # a folder still being written: no manifest yet
-        pending = out / batch_id(n_batches + 1, START + timedelta(days=run.day + 1, minutes=5))
+        pending = out / batch_id(n_batches + 1, sc.start + timedelta(days=run.day + 1, minutes=5))
         pending.mkdir(exist_ok=True)
         (pending / "usage_events.csv").write_text("event_id,outbox_seq\n")
     totals = run.w.totals() if sc.faults else truth_totals(run.bulk["deltas"])
@@ -108,24 +107,26 @@ def generate(out: Path, sc: Scenario | None = None) -> dict:
 def change_dimensions(w: World, day: int, corrupt: bool) -> None:
     """Day 2: a project moves department and an organization changes plan mid-day, the standard h100
     price changes; day 3: a new usage unit (never priced); day 4: an API key deleted."""
+    start = w.sc.start
+    price_change = start + H100_PRICE_CHANGE_AFTER
     if day == 1:
         moved = next(iter(w.projects))
-        move_at = START + timedelta(days=1, hours=10)
+        move_at = start + timedelta(days=1, hours=10)
         w.projects[moved].update(department_id=w.projects[moved]["department_id"].rsplit("_", 1)[0] + "_2",
                                  updated_at=ts(move_at))
         w.project_dept_history[moved].append((move_at, w.projects[moved]["department_id"]))
         org = w.orgs[0]
-        change_at = START + timedelta(days=1, hours=12)
+        change_at = start + timedelta(days=1, hours=12)
         w.org_plan_history[org].append((change_at, "plan_enterprise"))
         old = w.prices["price_standard_gpu_hour.h100"]
-        old.update(effective_to=ts(H100_PRICE_CHANGE), updated_at=ts(H100_PRICE_CHANGE - timedelta(hours=1)))
+        old.update(effective_to=ts(price_change), updated_at=ts(price_change - timedelta(hours=1)))
         w.prices["price_standard_gpu_hour.h100_v2"] = dict(
             old, price_id="price_standard_gpu_hour.h100_v2", unit_price=H100_NEW_PRICE,
-            effective_from=ts(H100_PRICE_CHANGE), effective_to=None, updated_at=ts(H100_PRICE_CHANGE - timedelta(hours=1)))
+            effective_from=ts(price_change), effective_to=None, updated_at=ts(price_change - timedelta(hours=1)))
     if day == 2:
         w.units[NEW_UNIT] = dict(usage_unit=NEW_UNIT, product="gpuaas", unit_of_measure="gpu_hour",
                                  description="B200 GPU hours", registry_version="2",
-                                 updated_at=ts(START + timedelta(days=2)))
+                                 updated_at=ts(start + timedelta(days=2)))
     if day == 3 and not corrupt and w.api_keys:
         w.api_keys.pop(sorted(w.api_keys)[-1])  # deleted as of this snapshot; stays in history
 
@@ -147,8 +148,8 @@ def write_bulk_day(run: Run, bw: BatchWriter, unit_pool: list[str]) -> None:
     sc = run.sc
     bw.write("usage_events", bulk_usage_frames(run.w, run.day, unit_pool, run.bulk), sc.usage_encoding or run.encoding())
     bw.write("ledger_entries", [text_frame("ledger_entries", [])], run.encoding())
-    bw.write("audit_events", [text_frame("audit_events", audit_rows(run.audit, run.day, 20))], run.encoding())
-    bw.write("status_events", [text_frame("status_events", status_rows(run.day, run.w.rng))], run.encoding())
+    bw.write("audit_events", [text_frame("audit_events", audit_rows(run.audit, run.sc.start, run.day, 20))], run.encoding())
+    bw.write("status_events", [text_frame("status_events", status_rows(run.sc.start, run.day, run.w.rng))], run.encoding())
     bw.close()
     run.day += 1
 
@@ -184,8 +185,8 @@ def write_day_with_faults(run: Run, bw: BatchWriter, unit_pool: list[str], expor
         ledger, run.ledger_no = ledger_breaks(ledger, run.ledger_no, w)
     bw.write("ledger_entries", [text_frame("ledger_entries", ledger)], run.encoding())
     # the corrupt batch is never loaded: its audit rows must not advance the real chain
-    audit = audit_rows(dict(run.audit) if corrupt else run.audit, day, 20)
-    status = status_rows(day, w.rng)
+    audit = audit_rows(dict(run.audit) if corrupt else run.audit, run.sc.start, day, 20)
+    status = status_rows(run.sc.start, day, w.rng)
     if day == 2:
         audit.append(dict(audit[-1], audit_id="aud_bad_bool", privileged="yes"))  # bad_bool
         status.append(dict(status[-1], component="iam.facade", status="up"))  # bad_enum

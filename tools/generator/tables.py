@@ -7,7 +7,7 @@ import hashlib
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from tools.generator.world import START, World, half_even_cents, ts
+from tools.generator.world import World, half_even_cents, ts
 
 
 def bad_usage_rows(w: World, rng, exported_at: datetime) -> tuple[list[dict], list[str]]:
@@ -78,7 +78,7 @@ def ledger_rows(w: World, day: int, next_no: int, exported_at: datetime) -> tupl
     """usage_charge lines for the previous day, computed from the truth as billing would."""
     if day == 0:
         return [], next_no
-    target = (START + timedelta(days=day - 1)).date()
+    target = (w.sc.start + timedelta(days=day - 1)).date()
     lines: dict[tuple, list] = {}
     for e in w.effective.values():
         t = datetime.fromisoformat(e["occurred_at"].replace("Z", "+00:00"))
@@ -133,13 +133,13 @@ def audit_row_hash(r: dict) -> str:
     return hashlib.sha256("|".join(fields).encode()).hexdigest()
 
 
-def audit_rows(state: dict, day: int, n: int) -> list[dict]:
+def audit_rows(state: dict, start: datetime, day: int, n: int) -> list[dict]:
     rows = []
     actions = ["iam.service_account.rotate", "billing.invoice.read", "iam.role.grant", "registry.app.publish"]
     for _ in range(n):
         state["seq"] += 1
         seq = state["seq"]
-        t = START + timedelta(days=day, seconds=seq * 137 % 86400)
+        t = start + timedelta(days=day, seconds=seq * 137 % 86400)
         r = dict(audit_id=f"aud_{seq:08d}", seq=str(seq), occurred_at=t.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
                  actor_type=["user", "service_account", "system"][seq % 3], actor_id=f"actor_{seq % 5}",
                  action=actions[seq % 4], resource_type="service_account", resource_id=f"sa_{seq % 7}",
@@ -153,11 +153,11 @@ def audit_rows(state: dict, day: int, n: int) -> list[dict]:
     return rows
 
 
-def status_rows(day: int, rng) -> list[dict]:
+def status_rows(start: datetime, day: int, rng) -> list[dict]:
     rows = []
     components = [("billing.rating", "http"), ("iam.facade", "http"), ("notification.dispatch", "dlq")]
     for minute in range(0, 1440, 10):
-        t = START + timedelta(days=day, minutes=minute)
+        t = start + timedelta(days=day, minutes=minute)
         for comp, check in components:
             status = "ok"
             if comp == "iam.facade" and day == 1 and 600 <= minute < 660:

@@ -25,7 +25,7 @@ BASE_PRICES = {  # plan -> unit -> unit price (model-agnostic)
     "plan_enterprise": {"gpu_hour.h100": "2.190000", "gpu_hour.a100": "1.090000",
                         "app_runtime_hour": "0.040000", "input_token": "0.000000120", "output_token": "0.000000500"},
 }
-H100_PRICE_CHANGE = START + timedelta(days=1)  # standard plan's h100 price changes at day 2 00:00
+H100_PRICE_CHANGE_AFTER = timedelta(days=1)  # standard plan's h100 price changes at day 2 00:00
 H100_NEW_PRICE = "2.690000"
 MODEL_PRICE = ("llama-3.1-70b", "output_token", "0.000000900")  # a model-specific price, all plans
 
@@ -45,6 +45,7 @@ class Scenario:
     chunk_rows: int = 1_000_000
     models: int = len(MODELS)  # more than the named four get generated names
     usage_encoding: tuple[str, str] | None = None  # one encoding for every usage file (the benchmark's)
+    start: datetime = START  # the first day's 00:00 UTC: a year of history lies in the past from an earlier one
 
 
 # ---------------------------------------------------------------- text forms of the contract
@@ -72,20 +73,20 @@ class World:
         self.orgs = [f"org_{i:03d}" for i in range(1, sc.organizations + 1)]
         self.org_plan = {o: ("plan_enterprise" if i % 3 == 2 else "plan_standard") for i, o in enumerate(self.orgs)}
         self.org_currency = {o: ("EUR" if i % 3 == 1 else "USD") for i, o in enumerate(self.orgs)}
-        self.org_plan_history = {o: [(START - timedelta(days=300), self.org_plan[o])] for o in self.orgs}
+        self.org_plan_history = {o: [(sc.start - timedelta(days=300), self.org_plan[o])] for o in self.orgs}
         self.departments = {}  # id -> row
         for o in self.orgs:
             root = f"dep_{o[4:]}_root"
             self.departments[root] = dict(department_id=root, organization_id=o, parent_department_id=None,
-                                          name=f"{o} HQ", updated_at=ts(START - timedelta(days=200)))
+                                          name=f"{o} HQ", updated_at=ts(sc.start - timedelta(days=200)))
             for j, name in enumerate(["Research", "Platform"]):
                 d = f"dep_{o[4:]}_{j + 1}"
                 self.departments[d] = dict(department_id=d, organization_id=o, parent_department_id=root,
-                                           name=name, updated_at=ts(START - timedelta(days=200)))
+                                           name=name, updated_at=ts(sc.start - timedelta(days=200)))
             leaf = f"dep_{o[4:]}_1a"
             self.departments[leaf] = dict(department_id=leaf, organization_id=o,
                                           parent_department_id=f"dep_{o[4:]}_1", name="Inference",
-                                          updated_at=ts(START - timedelta(days=150)))
+                                          updated_at=ts(sc.start - timedelta(days=150)))
         self.projects = {}
         dep_cycle = ["_1", "_2", "_1a"]
         for o in self.orgs:
@@ -93,36 +94,36 @@ class World:
                 pid = f"prj_{o[4:]}_{p:02d}"
                 self.projects[pid] = dict(project_id=pid, organization_id=o,
                                           department_id=f"dep_{o[4:]}{dep_cycle[(p - 1) % 3]}", name=f"Project {pid}",
-                                          created_at=ts(START - timedelta(days=100)), archived_at=None,
-                                          updated_at=ts(START - timedelta(days=100)))
-        self.project_dept_history = {p: [(START - timedelta(days=100), r["department_id"])]
+                                          created_at=ts(sc.start - timedelta(days=100)), archived_at=None,
+                                          updated_at=ts(sc.start - timedelta(days=100)))
+        self.project_dept_history = {p: [(sc.start - timedelta(days=100), r["department_id"])]
                                      for p, r in self.projects.items()}
         self.api_keys = {}
         for pid in self.projects:
             for k in range(1, self.sc.keys_per_project + 1):
                 kid = f"key_{pid[4:]}_{k}"
                 self.api_keys[kid] = dict(api_key_id=kid, project_id=pid, service_account_id=f"sa_{pid[4:]}",
-                                          label=f"key {k}", created_at=ts(START - timedelta(days=90)),
-                                          revoked_at=None, updated_at=ts(START - timedelta(days=90)))
+                                          label=f"key {k}", created_at=ts(sc.start - timedelta(days=90)),
+                                          revoked_at=None, updated_at=ts(sc.start - timedelta(days=90)))
         self.model_ids = MODELS + [f"model-{i:02d}" for i in range(len(MODELS) + 1, sc.models + 1)]
         self.models = {m: dict(model_id=m, display_name=m.replace("-", " ").title(), family=m.split("-")[0],
-                               updated_at=ts(START - timedelta(days=60))) for m in self.model_ids}
+                               updated_at=ts(sc.start - timedelta(days=60))) for m in self.model_ids}
         self.units = {u: dict(usage_unit=u, product=p, unit_of_measure=uom, description=f"{u} usage",
-                              registry_version="1", updated_at=ts(START - timedelta(days=365)))
+                              registry_version="1", updated_at=ts(sc.start - timedelta(days=365)))
                       for u, (p, uom) in UNITS.items()}
         self.prices = {}
         for plan, units in BASE_PRICES.items():
             for u, price in units.items():
                 pid = f"price_{plan[5:]}_{u}"
                 self.prices[pid] = dict(price_id=pid, plan_id=plan, usage_unit=u, model_id=None, unit_price=price,
-                                        currency="USD", effective_from=ts(START - timedelta(days=365)),
-                                        effective_to=None, updated_at=ts(START - timedelta(days=365)))
+                                        currency="USD", effective_from=ts(sc.start - timedelta(days=365)),
+                                        effective_to=None, updated_at=ts(sc.start - timedelta(days=365)))
         for plan in BASE_PRICES:
             m, u, price = MODEL_PRICE
             pid = f"price_{plan[5:]}_{u}_{m}"
             self.prices[pid] = dict(price_id=pid, plan_id=plan, usage_unit=u, model_id=m, unit_price=price,
-                                    currency="USD", effective_from=ts(START - timedelta(days=365)),
-                                    effective_to=None, updated_at=ts(START - timedelta(days=365)))
+                                    currency="USD", effective_from=ts(sc.start - timedelta(days=365)),
+                                    effective_to=None, updated_at=ts(sc.start - timedelta(days=365)))
         self.outbox_seq = 0
         self.event_no = 0
         self.effective: dict[str, dict] = {}  # event_id -> the effective event (truth)
@@ -158,7 +159,7 @@ class World:
         for o in self.orgs:
             since, plan = self.org_plan_history[o][-1]
             rows.append(dict(organization_id=o, name=f"Organization {o[4:]}", plan_id=plan,
-                             billing_currency=self.org_currency[o], created_at=ts(START - timedelta(days=300)),
+                             billing_currency=self.org_currency[o], created_at=ts(self.sc.start - timedelta(days=300)),
                              updated_at=ts(since)))
         return rows
 
@@ -171,7 +172,7 @@ class World:
         pid = projects[rng.randrange(len(projects))]
         unit = unit_pool[rng.randrange(len(unit_pool))]
         product = self.units[unit]["product"]
-        occurred = START + timedelta(days=day, seconds=rng.randrange(86400), microseconds=rng.randrange(1000) * 1000)
+        occurred = self.sc.start + timedelta(days=day, seconds=rng.randrange(86400), microseconds=rng.randrange(1000) * 1000)
         keys = [k for k, r in self.api_keys.items() if r["project_id"] == pid]
         key = keys[rng.randrange(len(keys))] if product == "token_factory" or rng.random() < 0.5 else None
         model = MODELS[rng.randrange(len(MODELS))] if product == "token_factory" else None

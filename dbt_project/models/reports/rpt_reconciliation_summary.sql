@@ -1,4 +1,4 @@
--- Control totals per organization and currency for the finance sign-off: usage, rated and
+-- Control totals per organization, currency and billing period (UTC month) for the finance sign-off: usage, rated and
 -- ledger amounts, their difference, and the number of keys in each reconciliation status.
 with reconciliation as (
     select * from {{ ref('rpt_usage_ledger_reconciliation') }}
@@ -8,6 +8,7 @@ final as (
     select
         organization_id,
         currency,
+        cast({{ month_start('charge_date') }} as date) as billing_period,
         sum(usage_quantity) as usage_quantity,
         {{ money_sum('rated_amount', 2) }} as rated_amount,
         sum(ledger_amount) as ledger_amount,

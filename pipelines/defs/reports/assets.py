@@ -2,32 +2,40 @@ import dagster as dg
 
 from pipelines.defs.common.resources import WarehouseResource
 from pipelines.defs.warehouse.assets import exposure_deps
-from pipelines.lib.focus import focus_report
+from pipelines.lib.finance import FINANCE
+from pipelines.lib.focus import FOCUS
 from pipelines.lib.ops_report import ops_report
-from pipelines.lib.reports import Written, finance_report
+from pipelines.lib.periods import Kind, periods_metadata, write_periods
 
 
-def _write_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource, write):
-    """`write(con, settings)` on the build warehouse, and the pack's metadata; nothing when the
-    build is current (the run rebuilds nothing), a note when no batch is loaded yet."""
+def _write_periods(context: dg.AssetExecutionContext, warehouse: WarehouseResource, kind: Kind, facts):
+    """The kind's period packs on the build warehouse, and what the run did to each period; nothing
+    when the build is current (the run rebuilds nothing), a note when no batch is loaded yet."""
     if warehouse.build_is_current(context):
         return
     con = warehouse.connect()
     try:
-        out: Written | None = write(con, warehouse.settings())
+        run = write_periods(con, warehouse.settings(), kind)
+        counts = facts(con) if run else {}
     finally:
         con.close()
-    if out is None:
+    if run is None:
         yield dg.MaterializeResult(metadata={"skipped": "no batch loaded yet"})
         return
-    pack = out.pack
-    yield dg.MaterializeResult(metadata={
-        "directory": dg.MetadataValue.path(str(pack.directory)),
-        "files": dg.MetadataValue.json([f.relative_to(pack.directory).as_posix() for f in pack.files]),
-        "evidence_manifest": dg.MetadataValue.path(str(pack.manifest)),
-        "as_of_batch_id": out.batch_id, "revision": pack.revision, "new_revision_written": pack.written,
-        **out.facts,
-    })
+    context.log.info(f"{kind.name}: wrote {[f'{p.period} {p.pack}' for p in run.written] or 'nothing'}; "
+                     f"unchanged {run.unchanged}; closed {run.closed}")
+    yield dg.MaterializeResult(metadata={**periods_metadata(run), **counts})
+
+
+def _finance_facts(con) -> dict:
+    breaks = con.execute("select count(*) from marts.rpt_usage_ledger_reconciliation where status <> 'matched'")
+    return {"usage_ledger_breaks": breaks.fetchone()[0]}
+
+
+def _focus_facts(con) -> dict:
+    rows, organizations = con.execute(
+        'select count(*), count(distinct "BillingAccountId") from marts.rpt_focus_charges').fetchone()
+    return {"rows": rows, "organizations": organizations}
 
 
 @dg.asset(
@@ -36,15 +44,15 @@ def _write_report(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
     kinds={"excel", "csv"},
     owners=["team:finance-data"],
     description=(
-        "The finance reconciliation pack in reports/<newest batch_id>/finance/: a workbook (summary of "
-        "control totals per organization and currency, breaks, non-usage entries, runtime drift), the "
-        "same tables as CSV, and an evidence manifest whose hash is recorded in ops.report_manifests. A pack "
-        "is never rewritten: other content for the same batch goes to a new revision, reports/<batch_id>/r2/finance/."
+        "The finance reconciliation pack of each billing period (UTC month), reports/finance/<YYYY-MM>/: a "
+        "workbook (control totals per organization and currency, breaks, non-usage entries), the same tables as "
+        "CSV and an evidence manifest recorded in ops.report_manifests. draft/ while the period is open, r1/ "
+        "once it closes, r2/, r3/ with a changes.csv for a later change; a run writes only the periods it changed."
     ),
     output_required=False,
 )
 def finance_reconciliation_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-    yield from _write_report(context, warehouse, finance_report)
+    yield from _write_periods(context, warehouse, FINANCE, _finance_facts)
 
 
 @dg.asset(
@@ -53,13 +61,26 @@ def finance_reconciliation_report(context: dg.AssetExecutionContext, warehouse: 
     kinds={"html", "plotly"},
     owners=["team:sre", "team:security"],
     description=(
-        "The page ops reads, reports/<newest batch_id>/ops/ops_status.html: per component the SLI and error "
-        "budget over time, burn rates and alert; source freshness, credential rotation and audit integrity."
+        "The page ops reads, reports/ops/current/ops_status.html (a copy per UTC day in reports/ops/<YYYY-MM-DD>/): "
+        "per component the SLI and error budget over time, burn rates and alert; source freshness, credential "
+        "rotation, audit integrity, and the provider inventory against the runtimes (runtime_reconciliation.csv)."
     ),
     output_required=False,
 )
 def ops_status_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-    yield from _write_report(context, warehouse, ops_report)
+    if warehouse.build_is_current(context):
+        return
+    con = warehouse.connect()
+    try:
+        page = ops_report(con, warehouse.settings())
+    finally:
+        con.close()
+    if page is None:
+        yield dg.MaterializeResult(metadata={"skipped": "no batch loaded yet"})
+        return
+    yield dg.MaterializeResult(metadata={
+        "page": dg.MetadataValue.path(str(page.page)), "day_copy": dg.MetadataValue.path(str(page.day)),
+        "as_of_batch_id": page.batch_id, "written": page.written, **page.facts})
 
 
 @dg.asset(
@@ -68,11 +89,11 @@ def ops_status_report(context: dg.AssetExecutionContext, warehouse: WarehouseRes
     kinds={"parquet", "csv"},
     owners=["team:finance-data"],
     description=(
-        "The FOCUS 1.2 export in reports/<newest batch_id>/focus/: per organization and billing period (UTC "
-        "month) <organization_id>/<YYYY-MM>.parquet and .csv of marts.rpt_focus_charges (usage, credits, "
-        "adjustments), and an evidence manifest recorded in ops.report_manifests; revisions as the finance pack."
+        "The FOCUS 1.2 export of each billing period (UTC month), reports/focus/<YYYY-MM>/<draft|rN>/: per "
+        "organization <organization_id>.parquet and .csv of marts.rpt_focus_charges (usage, credits, adjustments) "
+        "and an evidence manifest recorded in ops.report_manifests; the same lifecycle as the finance pack."
     ),
     output_required=False,
 )
 def focus_export(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-    yield from _write_report(context, warehouse, focus_report)
+    yield from _write_periods(context, warehouse, FOCUS, _focus_facts)
