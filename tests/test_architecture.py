@@ -16,7 +16,7 @@ def test_every_file_on_the_newcomer_path_exists():
     missing = [f for _, f in hops if not (PROJECT_ROOT / f).is_file()]
     assert not missing, missing
     layers = {"models/", "pipelines/lib/ingest/", "dbt_project/models/staging/", "dbt_project/models/marts/",
-              "dbt_project/models/reports/", "pipelines/lib/reports.py"}
+              "dbt_project/models/reports/", "pipelines/lib/finance.py"}
     assert all(any(f.startswith(layer) for _, f in hops) for layer in layers)
 
 

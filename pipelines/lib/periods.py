@@ -211,8 +211,10 @@ def write_periods(con, settings: Settings, kind: Kind) -> PeriodRun | None:
     for period in sorted(now.keys() | state.keys()):
         folder = kind_dir(settings, kind.name) / period
         _clear_staging(folder)
-        closed = as_of >= closes_at(period, settings.period_close_days)
         latest = latest_pack(folder)
+        # a period with a revision stays closed (a longer ANALYTICS_PERIOD_CLOSE_DAYS set later
+        # never makes a draft beside a signed pack)
+        closed = as_of >= closes_at(period, settings.period_close_days) or latest not in (None, "draft")
         seen = state.get(period)
         rows, content = now.get(period, (0, 0))
         if seen and latest == seen[0] and (seen[1], seen[2], seen[3], seen[4]) == (rows, content, code, config):
@@ -289,8 +291,11 @@ def _pack_batch(directory: Path, kind: Kind, default: str) -> str:
 
 
 def _remember(con, settings, kind, period, pack, directory, rows, content, code, config, batch_id, load_seq) -> None:
+    """The period's latest pack (its directory under the data directory) and what it was made from:
+    the next run compares with these."""
     con.execute("insert or replace into ops.report_periods values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [kind.name, period, pack, str(directory), rows, content, code, config, batch_id, load_seq])
+                [kind.name, period, pack, str(directory.relative_to(settings.data_dir)), rows, content, code,
+                 config, batch_id, load_seq])
 
 
 def _record(con, settings, kind, period, pack, directory: Path, batch_id, code, config) -> None:

@@ -65,6 +65,9 @@ def mirror_ingestion(duck: Settings, spark: Settings) -> None:
         for schema in ("staging", "intermediate", "marts"):
             con.execute(f"drop schema if exists {schema} cascade")
         con.execute("drop table if exists ops.dbt_builds")
+        # the report record belongs to the directory's own report files (PACK_RECORD)
+        for table in ("report_manifests", "report_periods", "report_period_totals"):
+            con.execute(f"drop table if exists ops.{table}")
     finally:
         con.close()
     shutil.rmtree(spark.lake_dir, ignore_errors=True)

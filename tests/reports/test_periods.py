@@ -67,8 +67,11 @@ def lifecycle(tmp_path_factory):
         con = connect(settings.build_db, settings)
         record = con.execute("select kind, period, pack, batch_id, revision, directory, evidence_sha256 "
                              "from ops.report_manifests order by pack_seq").fetchall()
+        periods = con.execute("select kind, period, pack, directory, batch_id from ops.report_periods "
+                              "order by all").fetchall()
         con.close()
-        yield dict(settings=settings, steps=steps, again=again, after=tree(settings.reports_dir), record=record)
+        yield dict(settings=settings, steps=steps, again=again, after=tree(settings.reports_dir), record=record,
+                   periods=periods)
 
 
 def written(run):
@@ -154,6 +157,15 @@ def test_the_record_has_a_row_per_pack_written(lifecycle):
     for kind, _, pack, _, _, directory, evidence in lifecycle["record"]:
         if pack != "draft" or directory.endswith("2026-10/draft"):  # replaced drafts are gone
             assert sha256_file(settings.data_dir / directory / f"{'finance_reconciliation' if kind == 'finance' else 'focus_charges'}.evidence.json") == evidence
+
+
+def test_each_periods_latest_pack_is_remembered_by_its_place_in_the_data_directory(lifecycle):
+    # the September r1 current from B3 (renamed from the draft B2 wrote), r2 from B4
+    assert [r for r in lifecycle["periods"] if r[0] == "finance"] == [
+        ("finance", "2026-08", "r1", "reports/finance/2026-08/r1", B1),
+        ("finance", "2026-09", "r2", "reports/finance/2026-09/r2", B4),
+        ("finance", "2026-10", "draft", "reports/finance/2026-10/draft", B3),
+    ]
 
 
 def test_a_pack_whose_run_died_before_its_record_is_recorded_by_the_next(lifecycle, tmp_path):

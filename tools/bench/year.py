@@ -52,7 +52,10 @@ def _link_batches(source: Path, target: Path, batches: list[str]) -> None:
             shutil.copytree(source / b, target / b, copy_function=os.link)
 
 
-def bench_year(per_day: int, days: int, out: Path, settings: Settings, start: datetime = START) -> dict:
+def bench_year(per_day: int, days: int, out: Path, settings: Settings, start: datetime = START,
+               months: tuple[int, ...] = (1, 12)) -> dict:
+    """The year bench; `months`: which of month 1 and month 12 to measure (the other's figures, when
+    results.json holds them, are kept)."""
     if start.date().toordinal() + days + 2 > datetime.now(UTC).date().toordinal():
         raise SystemExit(f"a year starting {start:%Y-%m-%d} does not lie in the past: choose an earlier --start")
     exports = out / "exports"
@@ -65,8 +68,10 @@ def bench_year(per_day: int, days: int, out: Path, settings: Settings, start: da
         generator.generate(out / "truth-month1", scenario(per_day, MONTH_1, start))
         stamp.write_text(json.dumps(params))
     batches = sorted(p.name for p in exports.iterdir() if (p / "manifest.json").exists())
+    earlier = json.loads((out / "results.json").read_text()) if (out / "results.json").exists() else {}
     results = {"per_day": per_day, "days": days, "start": start.isoformat(),
-               "duckdb_memory_limit": settings.duckdb_memory_limit, "duckdb_threads": settings.duckdb_threads}
+               "duckdb_memory_limit": settings.duckdb_memory_limit, "duckdb_threads": settings.duckdb_threads,
+               **{k: v for k, v in earlier.items() if k.startswith("month") and int(k[5:].split("_")[0]) not in months}}
 
     def record(name: str, result: dict) -> None:
         result.pop("output", None)
@@ -75,6 +80,8 @@ def bench_year(per_day: int, days: int, out: Path, settings: Settings, start: da
 
     for month, day, truth in ((1, MONTH_1, out / "truth-month1" / "expected_totals.json"),
                               (12, days, exports / "expected_totals.json")):
+        if month not in months:
+            continue
         month_exports, data = out / f"month{month}" / "exports", out / f"month{month}" / "data"
         shutil.rmtree(out / f"month{month}", ignore_errors=True)
         _link_batches(exports, month_exports, batches[:day - 1])
