@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import shutil
+from datetime import date, timedelta
 from decimal import Decimal as D
 
 import pytest
@@ -208,3 +209,24 @@ def test_the_per_batch_record_keeps_its_rows(tmp_path):
     con.execute("insert into ops.report_manifests (kind, period, pack, batch_id) values ('focus', '2026-09', 'draft', ?), "
                 "('focus', '2026-10', 'draft', ?)", [B1, B1])
     con.close()
+
+
+@pytest.mark.parametrize(("text", "days"), [("", 5), ("0", 0), ("12", 12), ("366", 366)])
+def test_the_close_days_setting(monkeypatch, text, days):
+    from pipelines.lib.config import Settings
+    from pipelines.lib.periods import closes_at
+
+    monkeypatch.setenv("ANALYTICS_PERIOD_CLOSE_DAYS", text)
+    settings = Settings.from_env()
+    assert settings.period_close_days == days
+    # November closes `days` whole days after November 30
+    assert closes_at("2026-11", days).isoformat() == f"{(date(2026, 12, 1) + timedelta(days=days)).isoformat()}T00:00:00+00:00"
+
+
+@pytest.mark.parametrize("text", ["-1", "five", "367", "1.5", "５"])
+def test_a_close_days_setting_that_is_not_whole_days_is_refused(monkeypatch, text):
+    from pipelines.lib.config import Settings
+
+    monkeypatch.setenv("ANALYTICS_PERIOD_CLOSE_DAYS", text)
+    with pytest.raises(ValueError, match="ANALYTICS_PERIOD_CLOSE_DAYS"):
+        Settings.from_env()
