@@ -27,6 +27,9 @@ def test_a_100k_event_bench_run_is_correct(bench_run):
         assert results[run]["returncode"] == 0 and results[run]["peak_bytes"] > 0
     assert {"ingest_and_lake", "dbt", "reports", "publish"} <= results["full"]["stages"].keys()
     assert {"dbt", "reports", "publish"} <= results["incremental"]["stages"].keys()
+    # each stage's peak is one of the run's samples: at most the run's peak, and more than nothing
+    for run in ("full", "incremental"):
+        assert 0 < results[run]["stage_peak_bytes"]["reports"] <= results[run]["peak_bytes"]
     # nothing new: ingestion looks, the build steps skip (their stage times are ~0)
     assert "reports" not in results["noop"]["stages"] and "publish" not in results["noop"]["stages"]
     assert results["hourly"]["events"] == 100_000 // 5 // 24  # and check_added held the marts to them

@@ -65,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="--year: the first day of the year of batches (YYYY-MM-DD; it must lie in the past)")
     parser.add_argument("--months", type=int, nargs="+", choices=(1, 12), default=(1, 12),
                         help="--year: measure only these (the other's figures in results.json are kept)")
+    parser.add_argument("--prepare", action="store_true",
+                        help="--year: load the histories (kept as month<N>-base/ for later rounds) and stop")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     out = args.out or settings.data_dir / "bench"
@@ -73,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
 
         start = datetime.combine(args.start, datetime.min.time(), UTC) if args.start else START
         results = bench_year(args.events_per_day, args.days if args.days != 30 else 360, out / "year", settings,
-                             start, tuple(args.months))
+                             start, tuple(args.months), args.prepare)
         print(render_year(results))
         print(f"\nwritten to {out / 'year' / 'results.json'}")
         return 0

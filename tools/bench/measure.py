@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from pipelines.lib.config import PROJECT_ROOT, Settings
+from pipelines.lib.screen import stage_seconds
 
 # ---------------------------------------------------------------- measuring a child process tree
 
@@ -43,34 +44,54 @@ def tree_rss(pid: int) -> int:
 
 
 def measure(cmd: list[str], env: dict) -> dict:
+    """Wall time, peak resident memory of the process tree, return code and output of `cmd`; and the
+    tree's resident memory every 0.2 s, stamped with the epoch time (`samples`), to tell a stage's
+    peak from the step windows Dagster records."""
     start = time.monotonic()
     proc = subprocess.Popen(cmd, env=env, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
-    peak, out = 0, []
+    peak, out, samples = 0, [], []
     import threading
 
     reader = threading.Thread(target=lambda: out.extend(proc.stdout), daemon=True)
     reader.start()
     while proc.poll() is None:
-        peak = max(peak, tree_rss(proc.pid))
+        rss = tree_rss(proc.pid)
+        samples.append((time.time(), rss))
+        peak = max(peak, rss)
         time.sleep(0.2)
     reader.join()
     return {"seconds": time.monotonic() - start, "peak_bytes": peak, "returncode": proc.returncode,
-            "output": "".join(out)}
+            "output": "".join(out), "samples": samples}
 
 
-def step_seconds(data: Path) -> dict[str, float]:
-    """Per-stage wall time of the newest run recorded under the data directory's Dagster home, from
-    its step statistics (the event log): the run's printed lines interleave dbt's and Dagster's
-    output, so parsing them lost a step now and then."""
+def step_stats(data: Path) -> list:
+    """The step statistics (the event log) of the newest run recorded under the data directory's
+    Dagster home: the run's printed lines interleave dbt's and Dagster's output, so parsing them lost
+    a step now and then."""
     import dagster as dg
 
     from pipelines.__main__ import prepare_dagster_home
-    from pipelines.lib.screen import stage_seconds
 
     home = prepare_dagster_home(Settings(exports_dir=data, data_dir=data))
     with dg.DagsterInstance.from_config(str(home)) as instance:
-        return stage_seconds(instance.get_run_step_stats(instance.get_runs(limit=1)[0].run_id))
+        return instance.get_run_step_stats(instance.get_runs(limit=1)[0].run_id)
+
+
+def stage_peaks(stats, samples: list[tuple[float, int]]) -> dict[str, int]:
+    """Per stage, the highest resident memory of the run's process tree sampled while one of its
+    steps ran (the steps run one after another in the run's process: the in-process executor)."""
+    from pipelines.lib.screen import stage_of
+
+    peaks: dict[str, int] = {}
+    for s in stats:
+        if s.start_time is None or s.end_time is None:
+            continue
+        during = [rss for t, rss in samples if s.start_time <= t <= s.end_time]
+        if during:
+            stage = stage_of(s.step_key)
+            peaks[stage] = max(peaks.get(stage, 0), *during)
+    return peaks
 
 
 # ---------------------------------------------------------------- the runs
@@ -88,8 +109,11 @@ def run_pipeline(exports: Path, data: Path, settings: Settings, engine: str = "d
     result = measure([sys.executable, "-m", "pipelines", "run"], pipeline_env(exports, data, settings, engine))
     if result["returncode"] != 0:
         raise SystemExit(f"the pipeline failed:\n{result['output'][-4000:]}")
+    samples = result.pop("samples")
     # a run with nothing new starts no Dagster run at all (pipelines/lib/noop.py): no stages
-    result["stages"] = {} if "no run started" in result["output"] else step_seconds(data)
+    stats = [] if "no run started" in result["output"] else step_stats(data)
+    result["stages"] = stage_seconds(stats)
+    result["stage_peak_bytes"] = stage_peaks(stats, samples)
     return result
 
 
