@@ -138,7 +138,7 @@ def expected_totals(exports: Path) -> dict:
 # Columns that record when something happened on this machine (load, quarantine, release times and
 # the watermarks derived from them): two runs at different times differ there and nowhere else.
 WALL_CLOCK = {"written_at", "loaded_at", "quarantined_at", "recorded_at", "seen_at", "released_at", "_watermark",
-              "first_loaded_at", "deleted_loaded_at", "changed_at", "last_loaded_at"}
+              "first_loaded_at", "deleted_loaded_at", "changed_at", "last_loaded_at", "probe"}
 
 
 def warehouse_fingerprint(settings) -> dict:
@@ -151,7 +151,8 @@ def warehouse_fingerprint(settings) -> dict:
     con = duckdb.connect(str(settings.build_db), read_only=True)
     tables = {}
     for schema, table in con.execute("select schema_name, table_name from duckdb_tables() order by all").fetchall():
-        if table in ("int_usage_affected_dates", "int_reconciliation_affected_dates", "dbt_builds", "ingest_runs"):
+        if table in ("int_usage_affected_dates", "int_reconciliation_affected_dates", "int_focus_affected_dates",
+                     "dbt_builds", "ingest_runs"):
             continue  # a run's own work lists (every day on a first run, none on a rerun), the logs of runs
         cols = [c for (c,) in con.execute(
             "select column_name from duckdb_columns() where schema_name = ? and table_name = ? order by column_index",

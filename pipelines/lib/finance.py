@@ -21,15 +21,31 @@ from pipelines.lib.reports import stream_csvs, write_csv, write_workbook
 SHEET_ROWS = 10_000
 RECONCILIATION = "select * exclude (_watermark) from marts.rpt_usage_ledger_reconciliation"
 
-# Per period: its rows' count and hash sum, the reconciliation's and the other ledger entries'
+# Per period among the days [$first, $end): its rows' count and hash sum, the reconciliation's and
+# the other ledger entries'
 FINGERPRINT = """
     select period, sum(n) as row_count, sum(h) as content_hash from (
         select strftime(charge_date, '%Y-%m') as period, count(*) as n, sum(hash(r)::hugeint) as h
-        from (select * exclude (_watermark) from marts.rpt_usage_ledger_reconciliation) r group by 1
+        from (select * exclude (_watermark) from marts.rpt_usage_ledger_reconciliation
+              where charge_date >= $first and charge_date < $end) r group by 1
         union all
         select strftime(charge_date, '%Y-%m'), count(*), sum(hash(e)::hugeint)
-        from marts.rpt_ledger_non_usage_entries e group by 1)
+        from marts.rpt_ledger_non_usage_entries e where charge_date >= $first and charge_date < $end group by 1)
     group by period
+"""
+
+# Per period, what changes whenever its rows may have (periods.py): the reconciliation's row count
+# and newest _watermark (it is incremental by day), and the other ledger entries' count and hash sum
+# (a small table, rebuilt whole)
+PROBE = """
+    select strftime(month, '%Y-%m') as period,
+           concat_ws(' ', sum(n), max(w), sum(h)) as probe from (
+        select date_trunc('month', charge_date) as month, count(*) as n, max(_watermark) as w, 0::hugeint as h
+        from marts.rpt_usage_ledger_reconciliation group by 1
+        union all
+        select date_trunc('month', charge_date), count(*), null, sum(hash(e)::hugeint)
+        from marts.rpt_ledger_non_usage_entries e group by 1)
+    group by month
 """
 
 # Per organization, day, usage unit and currency: what the usage and the ledger hold in a period
@@ -84,4 +100,4 @@ def write_finance_pack(con, period: str, directory: Path) -> list[Path]:
     ]
 
 
-FINANCE = Kind("finance", "finance_reconciliation", FINGERPRINT, write_finance_pack, TOTALS)
+FINANCE = Kind("finance", "finance_reconciliation", FINGERPRINT, write_finance_pack, TOTALS, PROBE)

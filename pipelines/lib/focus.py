@@ -25,6 +25,8 @@ from pipelines.lib.reports import spreadsheet_safe
 
 FOCUS_VERSION = "1.2"
 MART = "marts.rpt_focus_charges"
+# The mart's FOCUS columns: charge_date (the day it is rebuilt by) and _watermark are the warehouse's
+FOCUS_COLUMNS = "* exclude (charge_date, _watermark)"
 FOCUS_DATETIME = "%Y-%m-%dT%H:%M:%SZ"  # FOCUS's date/time format: ISO 8601 in UTC
 
 
@@ -51,11 +53,19 @@ def folder_name(organization_id: str) -> str:
 BATCH_ROWS = 100_000
 
 
-# Per period (BillingPeriodStart's month): its rows' count and hash sum
+# Per period (BillingPeriodStart's month) among the days [$first, $end): its rows' count and hash sum
 FINGERPRINT = f"""
     select strftime("BillingPeriodStart", '%Y-%m') as period, count(*) as row_count,
            sum(hash(c)::hugeint) as content_hash
-    from {MART} c group by 1
+    from (select {FOCUS_COLUMNS} from {MART} where charge_date >= $first and charge_date < $end) c
+    group by 1
+"""
+
+# Per period, what changes whenever its rows may have (periods.py): the count and newest _watermark
+PROBE = f"""
+    select strftime(date_trunc('month', charge_date), '%Y-%m') as period,
+           concat_ws(' ', count(*), max(_watermark)) as probe
+    from {MART} group by date_trunc('month', charge_date)
 """
 
 
@@ -64,13 +74,13 @@ def write_focus_pack(con, period: str, directory: Path, batch_rows: int = BATCH_
     of rows is split where its organization changes and appended to that organization's Parquet file
     (a row group per piece) and CSV; only a batch is ever in Python's memory, and DuckDB's sort
     spills past its memory limit, so a period of any number of rows is written in bounded memory."""
-    start, _ = period_bounds(period)
+    start, end = period_bounds(period)
     # every column in the sort: the same rows give the same bytes, whatever order the build left
-    columns = [d[0] for d in con.execute(f"select * from {MART} limit 0").description]
+    columns = [d[0] for d in con.execute(f"select {FOCUS_COLUMNS} from {MART} limit 0").description]
     first_keys = ["BillingAccountId", "ChargePeriodStart", "ChargeCategory"]
     order = ", ".join(f'"{c}"' for c in first_keys + [c for c in columns if c not in first_keys])
-    return _write_partitions(con, f"select * from {MART} where \"BillingPeriodStart\" = "
-                                  f"timestamptz '{start} 00:00:00+00' order by {order}", directory, batch_rows)
+    return _write_partitions(con, f"select {FOCUS_COLUMNS} from {MART} where charge_date >= date '{start}' "
+                                  f"and charge_date < date '{end}' order by {order}", directory, batch_rows)
 
 
 # Per organization, day, usage unit and currency: the usage's quantity and cost, the ledger's cost
@@ -85,7 +95,7 @@ TOTALS = f"""
     group by all
 """
 
-FOCUS = Kind("focus", "focus_charges", FINGERPRINT, write_focus_pack, TOTALS)
+FOCUS = Kind("focus", "focus_charges", FINGERPRINT, write_focus_pack, TOTALS, PROBE)
 
 
 class _Partition:

@@ -11,8 +11,12 @@ batch's time (exported_at), never the wall clock: a replay closes periods as the
 
 What a run writes follows what changed. Per kind and period the warehouse keeps, in
 ops.report_periods, a fingerprint of the period's rows (count and hash sum, one aggregate in DuckDB)
-and the code and configuration that wrote its latest pack. A period whose fingerprint, code and
-configuration are unchanged is not written at all; any other is written to a staging folder and
+and the code and configuration that wrote its latest pack. Hashing every row of every period would
+cost a run all history, so a kind also has a probe: per period, its row count and the newest
+`_watermark` of its incremental marts (the load each row reflects: a day rebuilt gets a newer one,
+a day emptied lowers the count). A period whose probe, code and configuration are unchanged is not
+looked at further; the others are fingerprinted, in one aggregate over their days only. A period
+whose fingerprint is unchanged is not written at all; any other is written to a staging folder and
 compared with its latest pack, file by file (the evidence manifest's sha256): the same bytes write
 nothing. So a run that changes no day of a period writes nothing for it, and a period reached by a
 change that does not move its content (a new batch of other days) costs one staging write.
@@ -55,7 +59,7 @@ PERIODS_DDL = """
 create table if not exists ops.report_periods (
     kind varchar, period varchar, pack varchar, directory varchar,
     row_count bigint, content_hash hugeint, code_fingerprint varchar, config_sha256 varchar,
-    batch_id varchar, load_seq bigint, primary key (kind, period))
+    batch_id varchar, load_seq bigint, probe varchar, primary key (kind, period))
 """
 TOTALS_DDL = """
 create table if not exists ops.report_period_totals (
@@ -78,6 +82,8 @@ def ensure_record(con) -> None:
         _upgrade_manifests(con, columns)
     con.execute(MANIFESTS_DDL)
     con.execute(PERIODS_DDL)
+    # a record from before the probe: every period is fingerprinted once, then probed
+    con.execute("alter table ops.report_periods add column if not exists probe varchar")
     con.execute(TOTALS_DDL)
     con.execute("create sequence if not exists ops.report_pack_seq")
 
@@ -117,12 +123,16 @@ class Kind:
 
     name: str  # the folder under reports/: finance, focus
     report: str  # the evidence manifest's name: <report>.evidence.json
-    # select period ('YYYY-MM'), row_count, content_hash: one row per period that has rows
+    # select period ('YYYY-MM'), row_count, content_hash: one row per period that has rows among the
+    # days [$first, $end)
     fingerprint_sql: str
     write: Callable  # write(con, period, directory) -> the files written under directory
     # per organization_id, charge_date, usage_unit, currency of the period [$start, $end): quantity,
     # rated_amount (usage), ledger_amount (the ledger's): what changes.csv compares
     totals_sql: str
+    # select period, probe (varchar): a cheap summary of each period's rows that changes whenever
+    # their content may have (module docstring); None: every period is fingerprinted on every run
+    probe_sql: str | None = None
 
 
 @dataclass(frozen=True)
@@ -199,58 +209,90 @@ def write_periods(con, settings: Settings, kind: Kind) -> PeriodRun | None:
     ensure_record(con)
     load_seq = first(con.execute("select load_seq from ops.ingested_batches where batch_id = ?", [batch_id]))[0]
     code, config = code_fingerprint(settings, engine=False), config_sha256()
-    now = {p: (n, h) for p, n, h in con.execute(kind.fingerprint_sql).fetchall()}
     state = {r[0]: r[1:] for r in con.execute(
-        "select period, pack, row_count, content_hash, code_fingerprint, config_sha256 from ops.report_periods "
+        "select period, pack, row_count, content_hash, code_fingerprint, config_sha256, probe from ops.report_periods "
         "where kind = ?", [kind.name]).fetchall()}
+    if kind.probe_sql:
+        probes = dict(con.execute(kind.probe_sql).fetchall())
+        periods = probes.keys() | state.keys()
+    else:
+        probes, now = {}, fingerprints(con, kind, None)
+        periods = now.keys() | state.keys()
+    latest = {p: latest_pack(kind_dir(settings, kind.name) / p) for p in periods}
+
+    def probed_same(period: str) -> bool:
+        seen = state.get(period)
+        return bool(kind.probe_sql and seen and latest[period] == seen[0] and seen[5] is not None
+                    and (seen[3], seen[4], seen[5]) == (code, config, probes.get(period, "")))
+
+    looked_at = sorted(p for p in periods if not probed_same(p))
+    if kind.probe_sql:
+        now = fingerprints(con, kind, looked_at) if looked_at else {}
     run = PeriodRun(kind.name, batch_id)
-    for period in sorted(now.keys() | state.keys()):
-        folder = kind_dir(settings, kind.name) / period
+    for period in sorted(periods):
+        folder, pack_now = kind_dir(settings, kind.name) / period, latest[period]
         _clear_staging(folder)
-        latest = latest_pack(folder)
         # a period with a revision stays closed (a longer ANALYTICS_PERIOD_CLOSE_DAYS set later
         # never makes a draft beside a signed pack)
-        closed = as_of >= closes_at(period, settings.period_close_days) or latest not in (None, "draft")
+        closed = as_of >= closes_at(period, settings.period_close_days) or pack_now not in (None, "draft")
         seen = state.get(period)
+        probe = probes.get(period, "") if kind.probe_sql else None
+        if period not in looked_at:
+            _close_or_keep(con, settings, kind, run, period, folder, pack_now, closed, batch_id, load_seq, code, config)
+            continue
         rows, content = now.get(period, (0, 0))
-        if seen and latest == seen[0] and (seen[1], seen[2], seen[3], seen[4]) == (rows, content, code, config):
-            _close_or_keep(con, settings, kind, run, period, folder, latest, closed, batch_id, load_seq, code, config)
+        if seen and pack_now == seen[0] and (seen[1], seen[2], seen[3], seen[4]) == (rows, content, code, config):
+            con.execute("update ops.report_periods set probe = ? where kind = ? and period = ?",
+                        [probe, kind.name, period])
+            _close_or_keep(con, settings, kind, run, period, folder, pack_now, closed, batch_id, load_seq, code, config)
             continue
         staging = folder / f".staging.{os.getpid()}.tmp"
         staging.mkdir(parents=True)
         try:
             files = kind.write(con, period, staging)
             manifest = write_evidence(con, staging, kind.report, files, batch_id, as_of, period)
-            if latest and _files(manifest) == _files(folder / latest / manifest.name, content_only=True):
+            if pack_now and _files(manifest) == _files(folder / pack_now / manifest.name, content_only=True):
                 shutil.rmtree(staging)
-                _remember(con, settings, kind, period, latest, folder / latest, rows, content, code, config, batch_id, load_seq)
-                _record_if_missing(con, settings, kind, period, latest, folder / latest, batch_id, code, config)
-                _close_or_keep(con, settings, kind, run, period, folder, latest, closed, batch_id, load_seq, code,
+                _remember(con, settings, kind, period, pack_now, folder / pack_now, rows, content, code, config, batch_id,
+                          load_seq, probe)
+                _record_if_missing(con, settings, kind, period, pack_now, folder / pack_now, batch_id, code, config)
+                _close_or_keep(con, settings, kind, run, period, folder, pack_now, closed, batch_id, load_seq, code,
                                config)
                 continue
             if not closed:
                 pack, action = "draft", "draft"
-            elif latest in (None, "draft"):
+            elif pack_now in (None, "draft"):
                 pack, action = "r1", "closed"
             else:
-                pack, action = f"r{int(latest[1:]) + 1}", "revision"
+                pack, action = f"r{int(pack_now[1:]) + 1}", "revision"
                 files.append(write_changes(con, kind, period_bounds(period), staging))
                 manifest = write_evidence(con, staging, kind.report, files, batch_id, as_of, period)
             put_in_place(staging, folder / pack)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-        if action == "closed" and latest == "draft":
+        if action == "closed" and pack_now == "draft":
             shutil.rmtree(folder / "draft", ignore_errors=True)
         directory = folder / pack
         save_totals(con, kind, period, period_bounds(period))
-        _remember(con, settings, kind, period, pack, directory, rows, content, code, config, batch_id, load_seq)
+        _remember(con, settings, kind, period, pack, directory, rows, content, code, config, batch_id, load_seq,
+                  probe)
         _record(con, settings, kind, period, pack, directory, batch_id, code, config)
         run.written.append(PeriodPack(period, pack, directory, directory / manifest.name,
                                       [directory / f.relative_to(staging) for f in files], action))
         if action == "closed":
             run.closed.append(period)
     return run
+
+
+def fingerprints(con, kind: Kind, periods: list[str] | None) -> dict[str, tuple[int, int]]:
+    """Per period of `periods` (None: every period) that has rows: its row count and hash sum, one
+    aggregate over the days from the first period's to the last's (DuckDB skips the row groups
+    outside them)."""
+    first_day, end = (period_bounds(periods[0])[0], period_bounds(periods[-1])[1]) if periods else \
+        (date(1, 1, 1), date(9999, 12, 31))
+    rows = con.execute(kind.fingerprint_sql, {"first": first_day, "end": end}).fetchall()
+    return {p: (n, h) for p, n, h in rows if periods is None or p in periods}
 
 
 def put_in_place(staging: Path, target: Path) -> None:
@@ -286,12 +328,15 @@ def _pack_batch(directory: Path, kind: Kind, default: str) -> str:
         return default
 
 
-def _remember(con, settings, kind, period, pack, directory, rows, content, code, config, batch_id, load_seq) -> None:
+def _remember(con, settings, kind, period, pack, directory, rows, content, code, config, batch_id, load_seq,
+              probe) -> None:
     """The period's latest pack (its directory under the data directory) and what it was made from:
     the next run compares with these."""
-    con.execute("insert or replace into ops.report_periods values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    con.execute("insert or replace into ops.report_periods by name select ? as kind, ? as period, ? as pack, "
+                "? as directory, ? as row_count, ? as content_hash, ? as code_fingerprint, ? as config_sha256, "
+                "? as batch_id, ? as load_seq, ? as probe",
                 [kind.name, period, pack, str(directory.relative_to(settings.data_dir)), rows, content, code,
-                 config, batch_id, load_seq])
+                 config, batch_id, load_seq, probe])
 
 
 def _record(con, settings, kind, period, pack, directory: Path, batch_id, code, config) -> None:

@@ -42,15 +42,17 @@ def test_a_focus_export_larger_than_the_memory_limit_completes_with_every_row(tm
         # ~1.5M charges over 7 organizations and 3 periods, each row ~200 bytes of text: about
         # 300 MB, three times the memory limit, unsorted (the export sorts it)
         con.execute(f"""create table marts.rpt_focus_charges as
+            select * exclude (days), "ChargePeriodStart"::date as charge_date, 1::bigint as _watermark from (
             select 'org_' || (hash(i) % 7)::varchar as "BillingAccountId",
                    timestamptz '2026-09-01 00:00:00+00' + to_months((hash(i * 3) % 3)::int) as "BillingPeriodStart",
-                   timestamptz '2026-09-01 00:00:00+00' + to_days((hash(i * 5) % 28)::int) as "ChargePeriodStart",
+                   (hash(i * 5) % 28)::int as days,
+                   "BillingPeriodStart" + to_days(days) as "ChargePeriodStart",
                    'Usage' as "ChargeCategory",
                    ((hash(i * 7) % 100000)::decimal(38, 2) / 100)::decimal(38, 2) as "BilledCost",
                    'resource-' || i::varchar || '-' || repeat('x', 120) as "ResourceId",
                    'USD' as "BillingCurrency", 'gpu_hour.h100' as "x_UsageUnit", 1.5 as "ConsumedQuantity",
                    i as n
-            from range({ROWS}) t(i)""")
+            from range({ROWS}) t(i))""")
         expected = {k: (n, total) for k, n, total in con.execute(
             'select "BillingAccountId" || \'/\' || strftime("BillingPeriodStart", \'%Y-%m\'), count(*), '
             'sum("BilledCost") from marts.rpt_focus_charges group by 1').fetchall()}

@@ -176,14 +176,46 @@ def test_a_pack_whose_run_died_before_its_record_is_recorded_by_the_next(lifecyc
     moved = type(settings)(exports_dir=settings.exports_dir, data_dir=copy)
     con = connect(moved.build_db, moved)
     try:
-        # the last write's record lost (the run died after the rename), its state too
+        # the last write's record lost (the run died after renaming r2 into place): the state is r1's
         con.execute("delete from ops.report_manifests where kind = 'finance' and pack = 'r2'")
-        con.execute("update ops.report_periods set row_count = -1 where kind = 'finance' and period = '2026-09'")
+        con.execute("update ops.report_periods set pack = 'r1', directory = replace(directory, 'r2', 'r1'), "
+                    "row_count = 2, probe = 'r1 was made from other rows' where kind = 'finance' and period = '2026-09'")
         before = tree(moved.reports_dir)
         run = write_periods(con, moved, FINANCE)
         assert run.written == [] and tree(moved.reports_dir) == before
         assert con.execute("select count(*) from ops.report_manifests where kind = 'finance' and pack = 'r2'"
                            ).fetchone()[0] == 1
+        assert con.execute("select pack, row_count from ops.report_periods where kind = 'finance' "
+                           "and period = '2026-09'").fetchall() == [("r2", 3)]  # e1, e2, e4: a key each
+    finally:
+        con.close()
+
+
+def test_a_period_whose_probe_is_unchanged_is_not_hashed_again(lifecycle, tmp_path):
+    """The probe (count and newest _watermark per period) decides which periods are hashed: one
+    whose probe is what the record holds is left alone, even with a wrong hash recorded; a record
+    without its probe (from before it) hashes the period once and keeps the probe."""
+    settings = lifecycle["settings"]
+    copy = tmp_path / "data"
+    shutil.copytree(settings.data_dir, copy)
+    moved = type(settings)(exports_dir=settings.exports_dir, data_dir=copy)
+    con = connect(moved.build_db, moved)
+    try:
+        where = "where kind = 'focus' and period = '2026-09'"
+        (b4_seq,) = con.execute("select load_seq from ops.ingested_batches where batch_id = ?", [B4]).fetchone()
+        # September's FOCUS charges: e1, e2, e4 (a row each); its newest row, Sep 25's, came with B4
+        ((content, probe),) = con.execute(f"select content_hash, probe from ops.report_periods {where}").fetchall()
+        assert probe == f"3 {b4_seq}"
+        before = tree(moved.reports_dir)
+        con.execute(f"update ops.report_periods set content_hash = 0 {where}")
+        run = write_periods(con, moved, FOCUS)
+        assert run.written == [] and "2026-09" in run.unchanged
+        assert con.execute(f"select content_hash from ops.report_periods {where}").fetchall() == [(0,)]
+        con.execute(f"update ops.report_periods set probe = null {where}")
+        run = write_periods(con, moved, FOCUS)
+        assert run.written == [] and tree(moved.reports_dir) == before
+        assert con.execute(f"select content_hash, probe from ops.report_periods {where}").fetchall() == [
+            (content, probe)]
     finally:
         con.close()
 

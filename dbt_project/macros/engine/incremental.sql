@@ -1,6 +1,6 @@
 {#
-  Models incremental by day: the usage marts (by usage_date) and the reconciliation (by
-  charge_date) rebuild only the days changed since they were last built, with each engine's own
+  Models incremental by day: the usage marts (by usage_date), the reconciliation and the FOCUS
+  charges (by charge_date) rebuild only the days changed since they were last built, with each engine's own
   incremental strategy, configured in dbt_project.yml (`affected_days` names the model listing the
   days to rebuild):
   - DuckDB, `delete+insert` on the day: the affected days are deleted, the model's rows for them
@@ -22,6 +22,7 @@
         'usage': {'models': usage_marts(), 'changes': 'int_usage_changed_dates', 'day': 'usage_date'},
         'reconciliation': {'models': ['rpt_usage_ledger_reconciliation'], 'changes': 'int_reconciliation_changed_dates',
                            'day': 'charge_date'},
+        'focus': {'models': ['rpt_focus_charges'], 'changes': 'int_focus_changed_dates', 'day': 'charge_date'},
     }) }}
 {%- endmacro %}
 

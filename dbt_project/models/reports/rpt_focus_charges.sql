@@ -11,11 +11,28 @@
 -- amount rounded half-even to the cent. The ledger's usage_charge lines, and the entries reversing
 -- them, are not charges here: the usage rows bill what was used (the reconciliation compares the
 -- two). An entry reversing one of an earlier billing period (UTC month) is ChargeClass Correction.
+--
+-- Incremental by charge date, like the reconciliation: a run rebuilds the days whose usage, ledger
+-- or names changed since the last build (int_focus_affected_dates, macros/engine/incremental.sql);
+-- every day on a first build or --full-refresh. charge_date and _watermark are the warehouse's
+-- columns, not FOCUS's: the export leaves them out.
+{{ config(materialized='incremental',
+          incremental_strategy='insert_overwrite' if target.type == 'spark' else 'delete+insert',
+          unique_key='charge_date', partition_by=['charge_date'], file_format='parquet',
+          affected_days='int_focus_affected_dates', on_schema_change='fail') }}
 {%- set key = 'organization_id, project_id, usage_unit, model_id, usage_date' %}
 {%- set key_cost = round_half_even('sum(exact_cost) over (partition by ' ~ key ~ ')', 2) %}
-with events as (
+-- affected is read on an incremental run only
+with affected as (  -- noqa: ST03
+    select charge_date from {{ ref('int_focus_affected_dates') }}
+),
+
+events as (
     select * from {{ ref('fct_usage_events') }}
     where is_rated
+    {%- if is_incremental() %}
+        and usage_date in (select charge_date from affected)
+    {%- endif %}
 ),
 
 charges as (
@@ -145,6 +162,9 @@ ledger_charges as (
     left join units as u on e.usage_unit = u.usage_unit
     where
         e.entry_type <> 'usage_charge'
+        {%- if is_incremental() %}
+        and e.charge_date in (select charge_date from affected)
+        {%- endif %}
         -- the reversal of a usage charge belongs to the reconciliation, like the charge itself
         and (r.entry_type is null or r.entry_type <> 'usage_charge')
 ),
@@ -227,7 +247,9 @@ final as (
         c.model_id as x_ModelId,
         c.usage_unit as x_UsageUnit,
         c.product as x_Product,
-        c.entry_id as x_LedgerEntryId
+        c.entry_id as x_LedgerEntryId,
+        c.charge_date,
+        (select max(f.changed_seq) from {{ ref('int_focus_changed_dates') }} as f) as _watermark
     from all_charges as c
     left join organizations as o on c.organization_id = o.organization_id
     left join projects as p on c.project_id = p.project_id
