@@ -6,6 +6,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from tools.bench.measure import stage_peaks
+from tools.bench.runs import reset
 from tools.bench.year import render_year
 
 
@@ -31,3 +32,16 @@ def test_the_year_table_divides_month_12_by_month_1():
                          "month1_hour": run(8.0, 100, 2.0, 50), "month12_hour": run(8.0, 100, 5.0, 50)})
     assert "one day, month 12 / month 1: wall 2.50x, peak 3.00x, report stage 1.25x time, 1.25x memory" in table
     assert "one hour, month 12 / month 1: wall 1.00x, peak 1.00x, report stage 2.50x time, 1.00x memory" in table
+
+
+def test_a_new_bench_removes_its_own_files_and_leaves_the_year_bench_s(tmp_path):
+    """`make bench` of another size starts afresh under data/bench/; the year bench's folder there
+    (its exports and the histories it kept, half an hour to load again) is not the bench's."""
+    for name in ("exports/b1/manifest.json", "data/warehouse/analytics.duckdb", "one-file/results.json",
+                 "exports.json", "truth_full.json", "results.json", "year/exports/b1/manifest.json",
+                 "year/month12-base/stamp.json"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x")
+    reset(tmp_path)
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file()) == [
+        "year/exports/b1/manifest.json", "year/month12-base/stamp.json"]

@@ -39,6 +39,20 @@ def scenario(per_day: int, days: int, seed: int) -> generator.Scenario:
                     seed=seed, faults=False, usage_encoding=("csv", "gzip"))
 
 
+# What `make bench` writes under its folder (the bench, --one-file, --engine spark); nothing else
+# there is its to remove: the year bench keeps out/year/
+OWN_FILES = ("exports", "stash", "data", "first", "baseline", "marts_baseline", "one-file", "spark-data",
+             "exports.json", "truth_full.json", "results.json")
+
+
+def reset(out: Path) -> None:
+    """Remove what this bench wrote under `out`, and only that: out/year/ (the year bench's exports
+    and kept histories, half an hour to load again) stays."""
+    for own in OWN_FILES:
+        path = out / own
+        shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+
+
 def bench(events: int, days: int, out: Path, settings: Settings, seed: int = 20261101, noop: bool = True) -> dict:
     exports, stash, data = out / "exports", out / "stash", out / "data"
     params = {"events": events, "days": days, "seed": seed,
@@ -52,7 +66,7 @@ def bench(events: int, days: int, out: Path, settings: Settings, seed: int = 202
                          *exports.glob(f"*-{HOURLY_SEQ:06d}")):  # a bench cut short
             shutil.rmtree(leftover, ignore_errors=True)
     else:
-        shutil.rmtree(out, ignore_errors=True)
+        reset(out)
     out.mkdir(parents=True, exist_ok=True)
     free = shutil.disk_usage(out).free
     need = events * (400 if reuse else 600)  # exports, lake, two warehouse copies: ~600 bytes an event, measured at 1M
