@@ -53,7 +53,8 @@ def pack(built):
         "order by pack_seq desc limit 1").fetchall()[0]
     directory = built.data_dir / directory
     assert directory.relative_to(built.reports_dir).as_posix() == f"focus/{period}/draft"  # the sample's November
-    mart = con.sql("select * from marts.rpt_focus_charges "
+    # the mart's FOCUS columns: charge_date and _watermark are the warehouse's, left out of the files
+    mart = con.sql("select * exclude (charge_date, _watermark) from marts.rpt_focus_charges "
                    f"where strftime(\"BillingPeriodStart\", '%Y-%m') = '{period}'").pl()
     con.close()
     return directory, mart
