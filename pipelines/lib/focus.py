@@ -51,6 +51,10 @@ def folder_name(organization_id: str) -> str:
 # Rows the export holds in memory at once, whatever the mart's size: one Arrow batch at a time
 # goes from DuckDB's sorted scan to the open files of its organization and period.
 BATCH_ROWS = 100_000
+# Rows DuckDB sorts at once: the period is sorted in pieces of whole (organization, day) keys of
+# about this many rows (a key of more rows is a piece of its own), taken in the sort's order, so
+# the export's memory is the same for a period of 100 thousand rows or of 100 million.
+CHUNK_ROWS = 250_000
 
 
 # Per period (BillingPeriodStart's month) among the days [$first, $end): its rows' count and hash sum
@@ -69,18 +73,49 @@ PROBE = f"""
 """
 
 
-def write_focus_pack(con, period: str, directory: Path, batch_rows: int = BATCH_ROWS) -> list[Path]:
-    """The period's FOCUS files under `directory`: one sorted scan of its rows, streamed. Each batch
-    of rows is split where its organization changes and appended to that organization's Parquet file
-    (a row group per piece) and CSV; only a batch is ever in Python's memory, and DuckDB's sort
-    spills past its memory limit, so a period of any number of rows is written in bounded memory."""
+def write_focus_pack(con, period: str, directory: Path, batch_rows: int = BATCH_ROWS,
+                     chunk_rows: int = CHUNK_ROWS) -> list[Path]:
+    """The period's FOCUS files under `directory`, streamed. The rows are sorted by organization and
+    day (ChargePeriodStart is the day's start) in pieces of whole (organization, day) keys of about
+    `chunk_rows` rows, one piece after the other in key order: the pieces in turn are the period in
+    the one sort order. Each batch of rows is split where its organization changes and appended to
+    that organization's Parquet file (a row group per piece) and CSV; only a batch is ever in
+    Python's memory and only a piece in DuckDB's sort, so a period of any number of rows is written
+    in the same memory."""
     start, end = period_bounds(period)
     # every column in the sort: the same rows give the same bytes, whatever order the build left
     columns = [d[0] for d in con.execute(f"select {FOCUS_COLUMNS} from {MART} limit 0").description]
     first_keys = ["BillingAccountId", "ChargePeriodStart", "ChargeCategory"]
     order = ", ".join(f'"{c}"' for c in first_keys + [c for c in columns if c not in first_keys])
-    return _write_partitions(con, f"select {FOCUS_COLUMNS} from {MART} where charge_date >= date '{start}' "
-                                  f"and charge_date < date '{end}' order by {order}", directory, batch_rows)
+    period_rows = f"{MART} where charge_date >= date '{start}' and charge_date < date '{end}'"
+    keys = con.execute(f'select "BillingAccountId", charge_date, count(*) from {period_rows} '
+                       f"group by all order by all").fetchall()
+
+    def batches():
+        for low, high in _pieces(keys, chunk_rows):
+            yield from con.sql(
+                f'select {FOCUS_COLUMNS} from {period_rows} '
+                f'and ("BillingAccountId" > $1 or ("BillingAccountId" = $1 and charge_date >= $2)) '
+                f'and ("BillingAccountId" < $3 or ("BillingAccountId" = $3 and charge_date <= $4)) '
+                f"order by {order}", params=[*low, *high]).to_arrow_reader(batch_rows)
+
+    return _write_partitions(batches(), directory)
+
+
+def _pieces(keys: list[tuple], chunk_rows: int) -> list[tuple[tuple, tuple]]:
+    """Sorted (organization, day, rows) keys as runs of consecutive keys of at most `chunk_rows`
+    rows (or a single key): each run's first and last (organization, day)."""
+    pieces, low, rows = [], None, 0
+    for i, (organization, day, count) in enumerate(keys):
+        if low is not None and rows + count > chunk_rows:
+            pieces.append((low, keys[i - 1][:2]))
+            low, rows = None, 0
+        if low is None:
+            low = (organization, day)
+        rows += count
+    if low is not None:
+        pieces.append((low, keys[-1][:2]))
+    return pieces
 
 
 # Per organization, day, usage unit and currency: the usage's quantity and cost, the ledger's cost
@@ -124,15 +159,13 @@ class _Partition:
         return self.paths
 
 
-def _write_partitions(con, sql: str, directory: Path, batch_rows: int) -> list[Path]:
-    """The query's rows (sorted by organization) into one Parquet and one CSV file per organization
+def _write_partitions(batches, directory: Path) -> list[Path]:
+    """Arrow batches (sorted by organization) into one Parquet and one CSV file per organization
     under `directory`; returns the files."""
-    reader = con.sql(sql).to_arrow_reader(batch_rows)
-    schema = reader.schema
     files: list[Path] = []
     current, key = None, None
     try:
-        for batch in reader:
+        for batch in batches:
             table = pa.Table.from_batches([batch])
             keys = pl.from_arrow(table.select(["BillingAccountId"]))["BillingAccountId"]
             # where the organization changes inside the batch
@@ -144,7 +177,7 @@ def _write_partitions(con, sql: str, directory: Path, batch_rows: int) -> list[P
                     if current is not None:
                         files += current.close()
                     key = piece_key
-                    current = _Partition(directory, folder_name(key), schema)
+                    current = _Partition(directory, folder_name(key), batch.schema)
                 current.append(table.slice(begin, end - begin))
         if current is not None:
             files += current.close()

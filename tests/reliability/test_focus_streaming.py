@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 
 from pipelines.lib.config import PROJECT_ROOT, Settings
 from pipelines.lib.duck import connect
+from pipelines.lib.focus import _pieces, write_focus_pack
 
 ROWS = 2_000_000
 # The child's peak resident memory may not exceed this. Measured here: 410 MiB streaming (Python
@@ -88,3 +89,42 @@ def test_a_focus_export_larger_than_the_memory_limit_completes_with_every_row(tm
     for period in ("2026-09/r1", "2026-10/r1", "2026-11/draft"):
         evidence = json.loads((directory / period / "focus_charges.evidence.json").read_text())
         assert len(evidence["files"]) == 14
+
+
+def test_pieces_are_runs_of_whole_keys_in_key_order():
+    keys = [("a", 1, 2), ("a", 2, 2), ("a", 3, 5), ("b", 1, 1), ("c", 1, 1), ("c", 2, 1)]
+    # at most 4 rows a piece: a key of 5 rows is a piece of its own
+    assert _pieces(keys, 4) == [(("a", 1), ("a", 2)), (("a", 3), ("a", 3)), (("b", 1), ("c", 2))]
+    assert _pieces(keys, 1) == [(k[:2], k[:2]) for k in keys]
+    assert _pieces(keys, 100) == [(("a", 1), ("c", 2))]
+    assert _pieces([], 4) == []
+
+
+def test_a_period_written_in_pieces_is_the_period_written_whole(tmp_path):
+    """Pieces cut inside an organization (between its days) and between organizations give the same
+    rows in the same order, and the same CSV bytes, as one sort of the whole period; the rows of
+    other periods stay out."""
+    con = duckdb.connect()
+    con.execute("set TimeZone = 'UTC'; create schema marts")
+    con.execute("""create table marts.rpt_focus_charges as
+        select *, "ChargePeriodStart"::date as charge_date, 1::bigint as _watermark from (
+        select 'org_' || (i % 3)::varchar as "BillingAccountId",
+               timestamptz '2026-10-29 00:00:00+00' + to_days((i % 7)::int) as "ChargePeriodStart",
+               date_trunc('month', "ChargePeriodStart") as "BillingPeriodStart",
+               case when i % 4 = 0 then 'Credit' else 'Usage' end as "ChargeCategory",
+               (i % 5)::decimal(18, 2) as "BilledCost", 'r' || (i % 2)::varchar as "ResourceId"
+        from range(200) t(i))""")
+    november = con.execute("""select count(*) from marts.rpt_focus_charges
+                              where charge_date >= date '2026-11-01' and charge_date < date '2026-12-01'""").fetchall()
+    whole = write_focus_pack(con, "2026-11", tmp_path / "whole", chunk_rows=10**9)
+    assert [p.name for p in whole] == ["org_0.parquet", "org_0.csv", "org_1.parquet", "org_1.csv",
+                                       "org_2.parquet", "org_2.csv"]
+    for chunk_rows in (1, 7, 30):
+        pieces = write_focus_pack(con, "2026-11", tmp_path / str(chunk_rows), chunk_rows=chunk_rows, batch_rows=4)
+        assert [p.name for p in pieces] == [p.name for p in whole]
+        for a, b in zip(whole, pieces, strict=True):
+            if a.suffix == ".csv":
+                assert a.read_bytes() == b.read_bytes(), (chunk_rows, a.name)
+            else:
+                assert pq.read_table(a).equals(pq.read_table(b)), (chunk_rows, a.name)
+    assert sum(pq.read_table(p).num_rows for p in whole if p.suffix == ".parquet") == november[0][0] > 0
