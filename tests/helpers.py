@@ -152,6 +152,7 @@ def warehouse_fingerprint(settings) -> dict:
     tables = {}
     for schema, table in con.execute("select schema_name, table_name from duckdb_tables() order by all").fetchall():
         if table in ("int_usage_affected_dates", "int_reconciliation_affected_dates", "int_focus_affected_dates",
+                     "int_audit_affected_blocks",
                      "dbt_builds", "ingest_runs"):
             continue  # a run's own work lists (every day on a first run, none on a rerun), the logs of runs
         cols = [c for (c,) in con.execute(

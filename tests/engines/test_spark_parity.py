@@ -14,7 +14,9 @@ in their load times, which the marts carry.)
 The scenario: the committed sample (duplicates, corrections, a void, late events, a department
 move, a plan change mid-period, quarantined rows, a rejected batch) in steps: every batch but the
 last; then, in one incremental run, the last and a generated batch voiding every event of one day
-and adding half-even ties (rated amounts of exactly half a cent) and the largest quantity."""
+and adding half-even ties (rated amounts of exactly half a cent), the largest quantity and three
+audit links after the held-back batch's (the trail, in blocks of 20 links, rebuilds from the block
+of the first new link)."""
 
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ import os
 import shutil
 import subprocess
 import sys
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -32,6 +35,7 @@ import pytest
 
 from pipelines.lib.config import PROJECT_ROOT, SAMPLE_EXPORTS, Settings
 from tests.helpers import write_batch
+from tools.generator import audit_row_hash, ts
 
 DBT_DIR = PROJECT_ROOT / "dbt_project"
 # Columns that hold the wall clock of the run that wrote them, never the data (a rejected batch is
@@ -46,9 +50,14 @@ PACK_RECORD = {("ops", "report_manifests"), ("ops", "report_periods"), ("ops", "
 pytestmark = pytest.mark.skipif(shutil.which("java") is None, reason="Spark needs Java: make test installs it")
 
 
+# The audit trail in blocks of 20 links (the sample's 80 are 5 blocks): the incremental run's new
+# links rebuild from the block of the first of them, the link before it read from the blocks kept
+AUDIT_BLOCKS = {"ANALYTICS_AUDIT_CHAIN_BLOCK_SEQS": "20"}
+
+
 def run(data: Path, exports: Path, engine: str) -> None:
     env = dict(os.environ, ANALYTICS_DATA_DIR=str(data), ANALYTICS_EXPORTS_DIR=str(exports),
-               ANALYTICS_ENGINE=engine, DO_NOT_TRACK="1", ANALYTICS_SPARK_SHUFFLE_PARTITIONS="2")
+               ANALYTICS_ENGINE=engine, DO_NOT_TRACK="1", ANALYTICS_SPARK_SHUFFLE_PARTITIONS="2", **AUDIT_BLOCKS)
     env.pop("ANALYTICS_BUILD_DB", None)
     result = subprocess.run([sys.executable, "-m", "pipelines", "run"], cwd=PROJECT_ROOT, env=env,
                             capture_output=True, text=True, timeout=1200)
@@ -150,7 +159,7 @@ def usage_days(batch: Path) -> list[str]:
                                          [str(batch / entry["path"])]).fetchall()]
 
 
-def void_one_day_and_add_ties(published: Path, exports: Path, avoid: list[str]) -> tuple[str, dict]:
+def void_one_day_and_add_ties(published: Path, exports: Path, avoid: list[str], audit_before: Path) -> tuple[str, dict]:
     """A batch of corrections with quantity 0 for every effective event of the day with the fewest
     that no batch still to load touches (`avoid`), which leaves that day without usage, two new
     events rating at half-even ties, and one of the largest quantity. Returns the day, and the
@@ -184,8 +193,28 @@ def void_one_day_and_add_ties(published: Path, exports: Path, avoid: list[str]) 
                  charge_date="2026-11-05", quantity=None, amount=amount, currency="USD", entry_type=kind,
                  posted_at="2026-11-05T00:05:00Z", reverses_entry_id=None)
             for e, (kind, amount, _) in CAP_LEDGER.items()]
-    write_batch(exports, VOID_BATCH, {"usage_events": voids + ties + [largest], "ledger_entries": caps})
+    write_batch(exports, VOID_BATCH, {"usage_events": voids + ties + [largest], "ledger_entries": caps,
+                                      "audit_events": more_links(audit_before, 3)})
     return str(day), {d: (org, project, model) for d in TIES}
+
+
+def more_links(before: Path, n: int) -> list[dict]:
+    """n audit links after the newest of an export's audit file, each chained to the one before."""
+    con = duckdb.connect()
+    try:
+        seq, prev = con.execute("select seq::bigint, row_hash from read_csv(?, all_varchar = true) "
+                                "order by seq::bigint desc limit 1", [str(before)]).fetchone()
+    finally:
+        con.close()
+    rows = []
+    for i in range(1, n + 1):
+        r = dict(audit_id=f"parity_audit_{i}", seq=str(seq + i), occurred_at=ts(datetime(2026, 11, 5, 1, i, tzinfo=UTC)),
+                 actor_type="user", actor_id="u_parity", action="iam.role.grant", resource_type="role",
+                 resource_id=f"r{i}", organization_id=None, outcome="success", privileged="true", scope=None,
+                 correlation_id=f"parity_{i}", source_ip=None, prev_hash=prev)
+        r["row_hash"] = prev = audit_row_hash(r)
+        rows.append(r)
+    return rows
 
 
 def scalar(path: Path, sql: str, params=()):
@@ -214,13 +243,16 @@ def two_engines(tmp_path_factory):
                 report_differences(duck, spark),
                 (scalar(spark.published_db, "select count(*) from intermediate.int_usage_affected_dates")[0][0],
                  scalar(spark.published_db, "select count(distinct day) from ops.touched_dates "
-                                            "where table_name = 'usage_events'")[0][0]))
+                                            "where table_name = 'usage_events'")[0][0],
+                 scalar(spark.published_db, "select chain_block from intermediate.int_audit_affected_blocks "
+                                            "order by 1")))
 
     run(duck.data_dir, exports, "duckdb")
     steps = {"first": step()}
     # Then the held-back batch and a batch voiding a day (one the held-back batch does not touch)
     # and adding ties: each engine loads and builds both in one incremental run.
-    voided_day, tie_keys = void_one_day_and_add_ties(duck.published_db, exports, usage_days(held / batches[-1].name))
+    voided_day, tie_keys = void_one_day_and_add_ties(duck.published_db, exports, usage_days(held / batches[-1].name),
+                                                     held / batches[-1].name / "audit_events.csv.gz")
     shutil.move(str(held / batches[-1].name), exports / batches[-1].name)
     run(duck.data_dir, exports, "duckdb")
     steps["incremental"] = step()
@@ -235,10 +267,13 @@ def two_engines(tmp_path_factory):
                                            [d, *tie_keys[d]]) for d in TIES}
         facts[f"largest_{name}"] = scalar(settings.published_db, "select quantity, rated_amount from "
                                           "marts.fct_usage_events where event_id = 'largest'")
+        facts[f"audit_{name}"] = scalar(settings.published_db, "select rows_checked, last_seq, verified "
+                                        "from marts.rpt_audit_chain")
         facts[f"caps_{name}"] = scalar(settings.published_db, 'select "BilledCost" from marts.rpt_focus_charges '
                                        'where "x_LedgerEntryId" like \'cap_%\' order by "x_LedgerEntryId"')
     # DuckDB's marts rebuilt whole, against Spark's incremental ones
-    env = dict(os.environ, ANALYTICS_DATA_DIR=str(duck.data_dir), ANALYTICS_ENGINE="duckdb", DO_NOT_TRACK="1")
+    env = dict(os.environ, ANALYTICS_DATA_DIR=str(duck.data_dir), ANALYTICS_ENGINE="duckdb", DO_NOT_TRACK="1",
+               **AUDIT_BLOCKS)
     result = subprocess.run([str(Path(sys.executable).with_name("dbt")), "run", "--full-refresh",
                              "--project-dir", str(DBT_DIR), "--profiles-dir", str(DBT_DIR),
                              "--target-path", str(root / "dbt-full-refresh"), "--log-path", str(root / "dbt-logs")],
@@ -260,10 +295,15 @@ def test_the_incremental_run_rebuilt_only_the_changed_days(two_engines):
     """The second Spark build was incremental: the days the two new batches changed (the
     held-back batch's 2026-11-03 and -04, the voided day, the ties' two new days), not all."""
     steps, facts = two_engines
-    affected, days = steps["first"][2]
+    affected, days, blocks = steps["first"][2]
     assert affected == days  # a first build: every day
-    affected, days = steps["incremental"][2]
+    assert blocks == [(0,), (1,), (2,), (3,)]  # and every block of the audit chain (seqs 1-60)
+    affected, days, blocks = steps["incremental"][2]
     assert 0 < affected < days
+    # the audit chain from the block of the first new link (61, the held-back batch's) on: 60-79 and
+    # 80-83 (three generated links after 80); 59, the link before, read from the blocks kept
+    assert blocks == [(3,), (4,)]
+    assert facts["audit_duckdb"] == facts["audit_spark"] == [(83, 83, True)]
 
 
 def test_a_day_whose_every_event_is_voided_is_emptied_on_both_engines(two_engines):

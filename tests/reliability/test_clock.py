@@ -24,7 +24,7 @@ LATE = "20261105T000500Z-000005"
 DBT_DIR = PROJECT_ROOT / "dbt_project"
 INCREMENTAL = ("fct_usage_events", "fct_usage_hourly", "fct_usage_daily", "usage_by_department_daily",
                "usage_by_project_daily", "usage_by_api_key_daily", "usage_by_model_daily",
-               "rpt_usage_ledger_reconciliation", "rpt_focus_charges")
+               "rpt_usage_ledger_reconciliation", "rpt_focus_charges", "fct_audit_events")
 # ingestion and the operations configuration, as the main job runs them before dbt
 INGEST = ("from pipelines.lib.config import Settings; from pipelines.lib.duck import connect; "
           "from pipelines.lib.ingest import ingest_all; from pipelines.lib.ops_config import write_config_tables; "

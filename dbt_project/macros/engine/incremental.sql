@@ -1,6 +1,8 @@
 {#
   Models incremental by day: the usage marts (by usage_date), the reconciliation and the FOCUS
-  charges (by charge_date) rebuild only the days changed since they were last built, with each engine's own
+  charges (by charge_date) rebuild only the days changed since they were last built (the audit
+  trail, by block of its chain: from the first link changed to the last,
+  int_audit_affected_blocks), with each engine's own
   incremental strategy, configured in dbt_project.yml (`affected_days` names the model listing the
   days to rebuild):
   - DuckDB, `delete+insert` on the day: the affected days are deleted, the model's rows for them
@@ -23,11 +25,13 @@
         'reconciliation': {'models': ['rpt_usage_ledger_reconciliation'], 'changes': 'int_reconciliation_changed_dates',
                            'day': 'charge_date'},
         'focus': {'models': ['rpt_focus_charges'], 'changes': 'int_focus_changed_dates', 'day': 'charge_date'},
+        'audit': {'models': ['fct_audit_events'], 'changes': 'int_audit_changed_batches', 'day': 'day'},
     }) }}
 {%- endmacro %}
 
-{# The days to rebuild for a group: changed after the oldest change its models reflect. #}
-{% macro affected_days_sql(group) -%}
+{# The days to rebuild for a group: changed after the oldest change its models reflect (the
+   changes' `select` column, the day by default). #}
+{% macro affected_days_sql(group, select=none) -%}
     {%- set g = incremental_groups()[group] -%}
     with built as (
         select model_name, max(watermark) as watermark
@@ -42,7 +46,7 @@
         from built
     )
 
-    select c.{{ g.day }}
+    select c.{{ select or g.day }}
     from {{ ref(g.changes) }} as c
     {%- if not flags.FULL_REFRESH %}
     where c.changed_seq > coalesce((select watermark from reflected), -1)
@@ -195,4 +199,14 @@
 
 {% macro partition_specs(column, days) -%}
     {%- for d in days -%}partition ({{ column }} = '{{ d }}'){{ ", " if not loop.last }}{%- endfor -%}
+{%- endmacro %}
+
+{# The block of the audit chain a seq is in: fct_audit_events is rebuilt, and partitioned, by block. #}
+{% macro audit_chain_block(seq) -%}
+    cast(floor({{ seq }} / {{ var('audit_chain_block_seqs') }}) as bigint)
+{%- endmacro %}
+
+{# The first seq of the block a seq is in. #}
+{% macro audit_chain_block_start(seq) -%}
+    {{ audit_chain_block(seq) }} * {{ var('audit_chain_block_seqs') }}
 {%- endmacro %}
