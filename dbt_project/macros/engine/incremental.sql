@@ -210,3 +210,15 @@
 {% macro audit_chain_block_start(seq) -%}
     {{ audit_chain_block(seq) }} * {{ var('audit_chain_block_seqs') }}
 {%- endmacro %}
+
+{# Per batch and day of a table's rows, the newest load that wrote them (ops.touched_dates): a load,
+   or a quarantine release, as its number in the load sequence. #}
+{% macro touched_loads(table_name) -%}
+    select
+        batch_id,
+        day,
+        max(load_seq) as changed_seq
+    from {{ source('ops', 'touched_dates') }}
+    where table_name = '{{ table_name }}'
+    group by batch_id, day
+{%- endmacro %}

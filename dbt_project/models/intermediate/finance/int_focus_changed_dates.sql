@@ -17,13 +17,7 @@ with reconciliation_changes as (
 ),
 
 touched as (
-    select
-        batch_id,
-        day,
-        max(load_seq) as changed_seq
-    from {{ source('ops', 'touched_dates') }}
-    where table_name = 'ledger_entries'
-    group by all
+    {{ touched_loads('ledger_entries') }}
 ),
 
 entries as {{ not_materialized() }} (

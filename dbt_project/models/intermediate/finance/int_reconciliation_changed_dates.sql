@@ -14,13 +14,7 @@ with usage_changes as (
 
 touched as (
     -- when each batch's ledger rows, by posted day (the lake partition), were loaded or released
-    select
-        batch_id,
-        day,
-        max(load_seq) as changed_seq
-    from {{ source('ops', 'touched_dates') }}
-    where table_name = 'ledger_entries'
-    group by all
+    {{ touched_loads('ledger_entries') }}
 ),
 
 entries as {{ not_materialized() }} (

@@ -2,10 +2,4 @@
 -- newest load that wrote them (ops.load_sequence: an order no clock decides). fct_audit_events
 -- re-verifies the chain from the first link of the batches loaded since its last build
 -- (int_audit_affected_blocks).
-select
-    batch_id,
-    day,
-    max(load_seq) as changed_seq
-from {{ source('ops', 'touched_dates') }}
-where table_name = 'audit_events'
-group by batch_id, day
+{{ touched_loads('audit_events') }}
